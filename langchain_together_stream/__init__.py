@@ -1,5 +1,31 @@
 """Stream Together AI completions into LangChain, token by token."""
 
 from langchain_together_stream._version import __version__
+from langchain_together_stream.errors import (
+    TogetherAPIError,
+    TogetherAuthenticationError,
+    TogetherBadRequestError,
+    TogetherConfigurationError,
+    TogetherConnectionError,
+    TogetherError,
+    TogetherRateLimitError,
+    TogetherServerError,
+    TogetherStreamError,
+    TogetherTimeoutError,
+)
+from langchain_together_stream.llms import TogetherLLM
 
-__all__ = ["__version__"]
+__all__ = [
+    "TogetherAPIError",
+    "TogetherAuthenticationError",
+    "TogetherBadRequestError",
+    "TogetherConfigurationError",
+    "TogetherConnectionError",
+    "TogetherError",
+    "TogetherLLM",
+    "TogetherRateLimitError",
+    "TogetherServerError",
+    "TogetherStreamError",
+    "TogetherTimeoutError",
+    "__version__",
+]

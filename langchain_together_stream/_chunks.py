@@ -1,0 +1,159 @@
+"""Together chunks to LangChain `GenerationChunk`s; shared by the sync and async paths.
+
+LangChain merges chunk metadata by concatenating repeated strings and summing repeated ints,
+so `finish_reason`, `usage`, `model`, `id` and `seed` ride on the final chunk only. The chunk
+that carries the finish reason is held until the stream ends (normally `[DONE]` follows it in
+the same read), so its text and the metadata arrive together and no empty extra chunk is
+needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from langchain_core.outputs import GenerationChunk
+
+from langchain_together_stream._wire import StreamChunk
+from langchain_together_stream.errors import TogetherStreamError
+
+
+class GenerationAssembler:
+    """Turns one stream's Together chunks into LangChain chunks and remembers the text."""
+
+    __slots__ = (
+        "_finish_reason",
+        "_held_logprob",
+        "_held_text",
+        "_id",
+        "_model",
+        "_seed",
+        "_texts",
+        "_usage",
+        "_with_logprobs",
+    )
+
+    def __init__(self, *, model: str, with_logprobs: bool) -> None:
+        """Start an empty stream.
+
+        Args:
+            model: The requested model, reported when the stream names none.
+            with_logprobs: Whether per-token log-probabilities were asked for.
+        """
+        self._texts: list[str] = []
+        self._held_text = ""
+        self._held_logprob: float | None = None
+        self._finish_reason: str | None = None
+        self._usage: dict[str, Any] | None = None
+        self._model = model
+        self._id: str | None = None
+        self._seed: int | float | None = None
+        self._with_logprobs = with_logprobs
+
+    @property
+    def partial_text(self) -> str:
+        """All text received so far, including a held final token."""
+        return "".join(self._texts) + self._held_text
+
+    def add(self, chunk: StreamChunk) -> GenerationChunk | None:
+        """Take one Together chunk.
+
+        Args:
+            chunk: The parsed chunk.
+
+        Returns:
+            The LangChain chunk to emit now, or None (nothing new, or held until the end).
+        """
+        self._remember(chunk)
+        # Text held from an earlier finish-reason chunk goes out with this one: a stream
+        # that continues after a finish reason (tool-call streams repeat it) loses nothing.
+        text = self._held_text + chunk.text if self._held_text else chunk.text
+        finish_reason = chunk.chunk_finish_reason
+        if finish_reason is not None:
+            self._finish_reason = finish_reason
+            self._held_text, self._held_logprob = text, chunk.logprob
+            return None
+        self._held_text = ""
+        if not text:
+            return None
+        self._texts.append(text)
+        if self._with_logprobs:
+            logprob = chunk.logprob
+            if logprob is not None:
+                info = {"logprobs": {"tokens": [text], "token_logprobs": [logprob]}}
+                return GenerationChunk(text=text, generation_info=info)
+        return GenerationChunk(text=text)
+
+    def finish(self, *, saw_done: bool) -> GenerationChunk:
+        """End the stream: the final chunk with the held text and all the metadata.
+
+        Args:
+            saw_done: Whether `[DONE]` arrived (else the body simply ended).
+
+        Returns:
+            The final chunk, possibly with empty text.
+
+        Raises:
+            TogetherStreamError: The body ended with neither `[DONE]` nor a finish reason.
+        """
+        if not saw_done and self._finish_reason is None:
+            msg = (
+                "Together's stream ended without [DONE] or a finish reason; the answer is "
+                "incomplete."
+            )
+            raise TogetherStreamError(msg, request_id=self._id)
+        text, self._held_text = self._held_text, ""
+        if text:
+            self._texts.append(text)
+        info: dict[str, Any] = {"finish_reason": self._finish_reason}
+        if self._usage is not None:
+            info["usage"] = self._usage
+        info["model"] = self._model
+        if self._id is not None:
+            info["id"] = self._id
+        if self._seed is not None:
+            info["seed"] = self._seed
+        if self._with_logprobs and text and self._held_logprob is not None:
+            info["logprobs"] = {"tokens": [text], "token_logprobs": [self._held_logprob]}
+        return GenerationChunk(text=text, generation_info=info)
+
+    def _remember(self, chunk: StreamChunk) -> None:
+        if chunk.usage is not None:
+            self._usage = chunk.usage.model_dump()
+        if chunk.model:
+            self._model = chunk.model
+        chunk_id = chunk.id or chunk.request_id
+        if chunk_id:
+            self._id = chunk_id
+        seed = chunk.chunk_seed
+        if seed is not None:
+            self._seed = seed
+
+
+def aggregate(chunks: Iterable[GenerationChunk]) -> GenerationChunk:
+    """Join one stream's chunks in linear time.
+
+    `chunk + chunk` copies the whole text each time, which is quadratic in the answer's length.
+
+    Args:
+        chunks: The chunks of one stream, in order.
+
+    Returns:
+        One chunk with the whole text and the merged metadata.
+    """
+    texts: list[str] = []
+    info: dict[str, Any] = {}
+    tokens: list[str] = []
+    token_logprobs: list[float] = []
+    for chunk in chunks:
+        texts.append(chunk.text)
+        if chunk.generation_info:
+            for key, value in chunk.generation_info.items():
+                if key == "logprobs":
+                    tokens.extend(value["tokens"])
+                    token_logprobs.extend(value["token_logprobs"])
+                else:
+                    info[key] = value
+    if tokens:
+        info["logprobs"] = {"tokens": tokens, "token_logprobs": token_logprobs}
+    return GenerationChunk(text="".join(texts), generation_info=info or None)

@@ -1,0 +1,430 @@
+"""Together AI completions as a streaming LangChain LLM."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models import LangSmithParams
+from langchain_core.language_models.llms import LLM
+from langchain_core.outputs import Generation, GenerationChunk, LLMResult
+from langchain_core.utils import from_env, secret_from_env
+from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, model_validator
+from typing_extensions import Self
+
+from langchain_together_stream._chunks import GenerationAssembler, aggregate
+from langchain_together_stream._transport import StreamRequest, SyncTransport
+from langchain_together_stream._version import __version__
+from langchain_together_stream._wire import DONE, parse_chunk
+from langchain_together_stream.errors import TogetherConfigurationError, TogetherError
+
+DEFAULT_BASE_URL = "https://api.together.xyz/v1"
+USER_AGENT = f"langchain-together-stream/{__version__}"
+
+# Parameters sent under Together's own names, only when set.
+_COMPLETION_PARAMS = (
+    "max_tokens",
+    "temperature",
+    "top_p",
+    "top_k",
+    "repetition_penalty",
+    "presence_penalty",
+    "frequency_penalty",
+    "min_p",
+    "logit_bias",
+    "seed",
+    "logprobs",
+    "echo",
+    "safety_model",
+)
+_STREAM_FLAG = {"completions": "stream", "inference": "stream_tokens"}
+_LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
+
+
+class TogetherLLM(LLM):
+    """Together AI completion models, streamed token by token.
+
+    Every call, `invoke` and `batch` included, streams from Together's completions endpoint,
+    so each token reaches `on_llm_new_token` callbacks as it arrives, long generations are
+    bounded by an idle timeout instead of a total deadline, and a failure keeps the text
+    streamed before it on the exception (`partial_text`).
+
+    Setup:
+        Install `langchain-together-stream` and set `TOGETHER_API_KEY`.
+
+        ```bash
+        pip install -U langchain-together-stream
+        export TOGETHER_API_KEY="your-api-key"
+        ```
+
+    Key init args — completion params:
+        model: str
+            Name of the Together model, e.g. `"meta-llama/Llama-3.3-70B-Instruct-Turbo"`.
+        max_tokens: int | None
+            Most tokens to generate (Together's default when unset).
+        temperature: float | None
+            Sampling temperature.
+        stop: list[str] | None
+            Sequences that end the generation (always sent as a list).
+
+    Key init args — client params:
+        api_key: SecretStr | None
+            Together API key; read from `TOGETHER_API_KEY` when not given.
+        base_url: str
+            API root, from `TOGETHER_BASE_URL` or `https://api.together.xyz/v1`.
+        timeout: float | tuple[float, float]
+            Connect and idle-read timeouts in seconds.
+        max_retries: int
+            Retries before the first token (never after it).
+
+    See the fields below for every parameter.
+
+    Instantiate:
+        ```python
+        from langchain_together_stream import TogetherLLM
+
+        llm = TogetherLLM(
+            model="meta-llama/Llama-3.3-70B-Instruct-Turbo",
+            max_tokens=64,
+            temperature=0.7,
+        )
+        ```
+
+    Invoke:
+        ```python
+        llm.invoke("Alan Turing was")
+        ```
+
+        ```txt
+        ' a British mathematician and computer scientist who ...'
+        ```
+
+    Stream:
+        ```python
+        for token in llm.stream("Alan Turing was"):
+            print(token, end="|")
+        ```
+
+        ```txt
+         a| British| mathematician| and| computer| scientist|...
+        ```
+
+    Async:
+        ```python
+        await llm.ainvoke("Alan Turing was")
+
+        async for token in llm.astream("Alan Turing was"):
+            print(token, end="|")
+        ```
+
+    Metadata:
+        ```python
+        result = llm.generate(["Alan Turing was"])
+        result.generations[0][0].generation_info
+        ```
+
+        ```txt
+        {'finish_reason': 'length', 'usage': {'prompt_tokens': 5, 'completion_tokens': 64,
+         'total_tokens': 69}, 'model': 'meta-llama/...', 'id': 'oBUszH9-...', 'seed': ...}
+        ```
+    """
+
+    model: str
+    """Name of the Together model to use."""
+    api_key: SecretStr | None = Field(
+        default_factory=secret_from_env("TOGETHER_API_KEY", default=None)
+    )
+    """Together API key. Read from `TOGETHER_API_KEY` when not given."""
+    base_url: str = Field(
+        default_factory=from_env("TOGETHER_BASE_URL", default=DEFAULT_BASE_URL)
+    )
+    """API root; requests go to `{base_url}/{endpoint}`. Read from `TOGETHER_BASE_URL`."""
+    endpoint: Literal["completions", "inference"] = "completions"
+    """`"completions"` (with `stream: true`), or Together's legacy `"inference"` endpoint
+    (with `stream_tokens: true`), which lives at the host root: use it with
+    `base_url="https://api.together.xyz"`."""
+
+    max_tokens: int | None = None
+    """Most tokens to generate."""
+    temperature: float | None = None
+    """Sampling temperature; higher is more random."""
+    top_p: float | None = None
+    """Nucleus sampling: keep the smallest set of tokens whose probability reaches `top_p`."""
+    top_k: int | None = None
+    """Sample only from the `top_k` most likely tokens."""
+    repetition_penalty: float | None = None
+    """Penalty for repeating tokens (1.0 means none)."""
+    presence_penalty: float | None = None
+    """Penalty for tokens that already appeared, from -2.0 to 2.0."""
+    frequency_penalty: float | None = None
+    """Penalty proportional to how often a token already appeared, from -2.0 to 2.0."""
+    min_p: float | None = None
+    """Drop tokens less likely than `min_p` times the most likely one."""
+    logit_bias: dict[str, float] | None = None
+    """Bias added to the logits of the given token ids."""
+    seed: int | None = None
+    """Seed for reproducible sampling."""
+    logprobs: int | None = None
+    """Return log-probabilities; the per-token values appear in `generation_info`."""
+    echo: bool | None = None
+    """Ask Together to echo the prompt in the response."""
+    safety_model: str | None = None
+    """A moderation model Together runs on the output, e.g. `"Meta-Llama/Llama-Guard-7b"`."""
+    stop: list[str] | None = None
+    """Sequences that end the generation; a call's `stop` argument replaces these."""
+    model_kwargs: dict[str, Any] = Field(default_factory=dict)
+    """Further request parameters, sent as given (for parameters newer than this package)."""
+
+    streaming: bool = True
+    """Accepted for compatibility with other integrations; every call streams."""
+    timeout: float | tuple[float, float] = (10.0, 120.0)
+    """Seconds to wait for a connection, and for each next byte once connected."""
+    max_retries: int = Field(default=2, ge=0)
+    """Retries on connection errors, timeouts, 429 and 5xx, only before the first token."""
+    max_event_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
+    """The largest single event accepted from the server; bounds memory on a bad stream."""
+    allow_insecure_http: bool = False
+    """Allow an `http://` `base_url` on a host other than loopback (the key travels in clear)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, validate_assignment=True)
+
+    _transport: SyncTransport = PrivateAttr(default_factory=SyncTransport)
+
+    @model_validator(mode="after")
+    def _check_settings(self) -> Self:
+        if self.api_key is None or not self.api_key.get_secret_value():
+            msg = (
+                "No Together API key: pass api_key=... or set TOGETHER_API_KEY. Get a key at "
+                "https://api.together.ai/settings/api-keys, or run offline against the "
+                "bundled emulator (langchain_together_stream.emulator)."
+            )
+            raise TogetherConfigurationError(msg)
+        _check_base_url(self.base_url, allow_insecure_http=self.allow_insecure_http)
+        return self
+
+    @classmethod
+    def is_lc_serializable(cls) -> bool:
+        """Return True: the LLM can be saved with `dumpd` and restored with `load`."""
+        return True
+
+    @classmethod
+    def get_lc_namespace(cls) -> list[str]:
+        """Return the import path used by LangChain serialization."""
+        return ["langchain_together_stream", "llms"]
+
+    @property
+    def lc_secrets(self) -> dict[str, str]:
+        """Map the key field to its environment variable, so `dumpd` never writes it."""
+        return {"api_key": "TOGETHER_API_KEY"}
+
+    @property
+    def _llm_type(self) -> str:
+        return "together-stream"
+
+    @property
+    def _default_params(self) -> dict[str, Any]:
+        params = {
+            name: value
+            for name in _COMPLETION_PARAMS
+            if (value := getattr(self, name)) is not None
+        }
+        return {**params, **self.model_kwargs}
+
+    @property
+    def _identifying_params(self) -> Mapping[str, Any]:
+        # Everything that changes the output, so LangChain's cache keys are right.
+        return {
+            "model": self.model,
+            "base_url": self.base_url,
+            "endpoint": self.endpoint,
+            "stop": self.stop,
+            **self._default_params,
+        }
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        params = super()._get_ls_params(stop=stop, **kwargs)
+        params["ls_provider"] = "together"
+        params["ls_model_name"] = self.model
+        max_tokens = kwargs.get("max_tokens", self.max_tokens)
+        if max_tokens is not None:
+            params["ls_max_tokens"] = max_tokens
+        temperature = kwargs.get("temperature", self.temperature)
+        if temperature is not None:
+            params["ls_temperature"] = temperature
+        return params
+
+    def _stream_request(
+        self, prompt: str, stop: list[str] | None, kwargs: Mapping[str, Any]
+    ) -> StreamRequest:
+        payload: dict[str, Any] = {"model": self.model, "prompt": prompt}
+        payload.update(self._default_params)
+        payload.update(kwargs)
+        stop = stop if stop is not None else self.stop
+        if stop:
+            payload["stop"] = [stop] if isinstance(stop, str) else list(stop)
+        payload.pop("stream", None)
+        payload.pop("stream_tokens", None)
+        payload[_STREAM_FLAG[self.endpoint]] = True
+        n = payload.get("n")
+        if n is not None and n != 1:
+            msg = (
+                f"n={n} is not supported: streaming returns one completion per prompt. "
+                "Pass several prompts to generate() or batch() instead."
+            )
+            raise TogetherConfigurationError(msg)
+        connect_timeout, read_timeout = (
+            self.timeout if isinstance(self.timeout, tuple) else (self.timeout, self.timeout)
+        )
+        assert self.api_key is not None  # checked at construction
+        return StreamRequest(
+            url=f"{self.base_url.rstrip('/')}/{self.endpoint}",
+            headers={
+                "Accept": "text/event-stream",
+                "Accept-Encoding": "identity",
+                "Cache-Control": "no-cache",
+                "Content-Type": "application/json",
+                "User-Agent": USER_AGENT,
+            },
+            body=json.dumps(payload).encode(),
+            api_key=self.api_key.get_secret_value(),
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            max_retries=self.max_retries,
+            max_event_bytes=self.max_event_bytes,
+        )
+
+    def _stream(
+        self,
+        prompt: str,
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[GenerationChunk]:
+        """Stream one completion, firing `on_llm_new_token` before each chunk is yielded.
+
+        Args:
+            prompt: The prompt.
+            stop: Stop sequences for this call (replace the `stop` field).
+            run_manager: LangChain's callback manager for this run.
+            **kwargs: Further request parameters for this call.
+
+        Yields:
+            One chunk per token as it arrives; the last carries `finish_reason`, `usage`,
+            `model`, `id` and `seed` in `generation_info`.
+
+        Raises:
+            TogetherError: A typed error, with `partial_text` set to the text streamed before it.
+        """
+        request = self._stream_request(prompt, stop, kwargs)
+        assembler = GenerationAssembler(
+            model=self.model, with_logprobs=bool(kwargs.get("logprobs", self.logprobs))
+        )
+        events = self._transport.stream_events(request)
+        on_token = run_manager.on_llm_new_token if run_manager is not None else None
+        try:
+            saw_done = False
+            for event in events:
+                if event.data == DONE:
+                    saw_done = True
+                    break
+                chunk = assembler.add(parse_chunk(event.event, event.data))
+                if chunk is not None:
+                    if on_token is not None:
+                        on_token(chunk.text, chunk=chunk)
+                    yield chunk
+            final = assembler.finish(saw_done=saw_done)
+            if on_token is not None:
+                on_token(final.text, chunk=final)
+            yield final
+            if saw_done:
+                # Reading the body to its end returns the connection to the pool.
+                next(events, None)
+        except TogetherError as error:
+            error.partial_text = assembler.partial_text
+            raise
+        finally:
+            events.close()
+
+    def _call(
+        self,
+        prompt: str,
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> str:
+        """Stream one completion and return its text.
+
+        Args:
+            prompt: The prompt.
+            stop: Stop sequences for this call.
+            run_manager: LangChain's callback manager for this run.
+            **kwargs: Further request parameters for this call.
+
+        Returns:
+            The generated text.
+        """
+        return aggregate(self._stream(prompt, stop, run_manager, **kwargs)).text
+
+    def _generate(
+        self,
+        prompts: list[str],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> LLMResult:
+        """Stream each prompt's completion and collect text, metadata and usage.
+
+        Args:
+            prompts: The prompts.
+            stop: Stop sequences for this call.
+            run_manager: LangChain's callback manager for this run.
+            **kwargs: Further request parameters for this call.
+
+        Returns:
+            One generation per prompt with `generation_info`, and `llm_output` with the
+            summed `token_usage` and the `model_name`.
+        """
+        generations = [
+            aggregate(self._stream(prompt, stop, run_manager, **kwargs)) for prompt in prompts
+        ]
+        return _llm_result(generations, model=self.model)
+
+
+def _llm_result(chunks: list[GenerationChunk], *, model: str) -> LLMResult:
+    usage: dict[str, int] = {}
+    for chunk in chunks:
+        for key, value in ((chunk.generation_info or {}).get("usage") or {}).items():
+            if isinstance(value, int):
+                usage[key] = usage.get(key, 0) + value
+    generations = [
+        [Generation(text=chunk.text, generation_info=chunk.generation_info)] for chunk in chunks
+    ]
+    return LLMResult(
+        generations=generations, llm_output={"token_usage": usage, "model_name": model}
+    )
+
+
+def _check_base_url(base_url: str, *, allow_insecure_http: bool) -> None:
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        msg = f"base_url must be an http(s) URL with a host, got {base_url!r}."
+        raise TogetherConfigurationError(msg)
+    if parts.scheme == "http" and not allow_insecure_http and not _is_loopback(parts.hostname):
+        msg = (
+            f"Refusing to send the API key in clear text to {parts.hostname}: use https, or "
+            "pass allow_insecure_http=True if this network is trusted."
+        )
+        raise TogetherConfigurationError(msg)
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
