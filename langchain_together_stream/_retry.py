@@ -50,7 +50,9 @@ def is_retryable(error: TogetherError) -> bool:
     return status in _RETRIED_STATUSES
 
 
-def server_delay(headers: Mapping[str, str], *, now: Callable[[], float] = time.time) -> float | None:
+def server_delay(
+    headers: Mapping[str, str], *, now: Callable[[], float] = time.time
+) -> float | None:
     """The wait the server asked for, in seconds, from the headers it sent.
 
     Reads `retry-after-ms`, then `Retry-After` (seconds or an HTTP date), then Together's
@@ -63,7 +65,11 @@ def server_delay(headers: Mapping[str, str], *, now: Callable[[], float] = time.
     Returns:
         Seconds to wait (never negative), or None when no header says.
     """
-    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0), ("x-ratelimit-reset", 1.0)):
+    for name, scale in (
+        ("retry-after-ms", 0.001),
+        ("retry-after", 1.0),
+        ("x-ratelimit-reset", 1.0),
+    ):
         value = headers.get(name)
         if value is None:
             continue

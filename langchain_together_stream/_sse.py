@@ -53,7 +53,7 @@ def iter_events(chunks: Iterable[bytes], *, max_event_bytes: int) -> Iterator[SS
 
 
 def frame_events(chunks: Iterable[bytes], *, max_event_bytes: int) -> Iterator[bytes]:
-    """Regroup reads into runs of complete events with LF line endings.
+    r"""Regroup reads into runs of complete events with LF line endings.
 
     Args:
         chunks: The response body, in reads of any size.

@@ -13,7 +13,7 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import NoReturn
 
@@ -111,7 +111,7 @@ class SyncTransport:
                 self._session.close()
                 self._session = None
 
-    def stream_events(self, request: StreamRequest) -> Iterator[SSEEvent]:
+    def stream_events(self, request: StreamRequest) -> Generator[SSEEvent, None, None]:
         """Post the request and yield its events as they arrive.
 
         Failures before the first event are retried with backoff (see `_retry`); after the
@@ -131,9 +131,8 @@ class SyncTransport:
             response: requests.Response | None = None
             try:
                 response = self._post(request)
-                events = iter_events(
-                    self._read(response), max_event_bytes=request.max_event_bytes
-                )
+                _check_response(response)
+                events = iter_events(self._read(response), max_event_bytes=request.max_event_bytes)
                 first = next(events, None)
                 break
             except TogetherError as error:
@@ -151,6 +150,7 @@ class SyncTransport:
                     raise
                 time.sleep(delay)
                 attempt, waited = attempt + 1, waited + delay
+        assert response is not None  # the loop only breaks after a successful post
         try:
             if first is not None:
                 yield first
@@ -162,7 +162,7 @@ class SyncTransport:
 
     def _post(self, request: StreamRequest) -> requests.Response:
         with _mapped_errors():
-            response = self.session().post(
+            return self.session().post(
                 request.url,
                 data=request.body,
                 headers=dict(request.headers),
@@ -171,12 +171,6 @@ class SyncTransport:
                 stream=True,
                 allow_redirects=False,
             )
-        try:
-            _check_response(response)
-        except BaseException:
-            response.close()
-            raise
-        return response
 
     @staticmethod
     def _read(response: requests.Response) -> Iterator[bytes]:
@@ -255,7 +249,8 @@ def _mapped_errors() -> Iterator[None]:
         msg = f"Timed out talking to Together: {_describe(exc)}"
         raise TogetherTimeoutError(msg) from exc
     except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema) as exc:
-        raise TogetherConfigurationError(f"Invalid base_url: {exc}") from exc
+        msg = f"Invalid base_url: {exc}"
+        raise TogetherConfigurationError(msg) from exc
     except (
         requests.RequestException,
         urllib3.exceptions.HTTPError,

@@ -145,9 +145,8 @@ def parse_chunk(event: str, data: str) -> StreamChunk:
         chunk = StreamChunk.model_validate_json(data)
     except ValidationError as exc:
         if event == "error":
-            raise TogetherStreamError(
-                f"Together sent an error event: {data[:500]}", error_type="error"
-            ) from None
+            msg = f"Together sent an error event: {data[:500]}"
+            raise TogetherStreamError(msg, error_type="error") from None
         msg = f"Together sent an event that is not a valid completion chunk: {data[:200]!r}"
         raise TogetherStreamError(msg) from exc
     if chunk.error is not None or event == "error":

@@ -139,9 +139,7 @@ class TogetherLLM(LLM):
         default_factory=secret_from_env("TOGETHER_API_KEY", default=None)
     )
     """Together API key. Read from `TOGETHER_API_KEY` when not given."""
-    base_url: str = Field(
-        default_factory=from_env("TOGETHER_BASE_URL", default=DEFAULT_BASE_URL)
-    )
+    base_url: str = Field(default_factory=from_env("TOGETHER_BASE_URL", default=DEFAULT_BASE_URL))
     """API root; requests go to `{base_url}/{endpoint}`. Read from `TOGETHER_BASE_URL`."""
     endpoint: Literal["completions", "inference"] = "completions"
     """`"completions"` (with `stream: true`), or Together's legacy `"inference"` endpoint
@@ -228,9 +226,7 @@ class TogetherLLM(LLM):
     @property
     def _default_params(self) -> dict[str, Any]:
         params = {
-            name: value
-            for name in _COMPLETION_PARAMS
-            if (value := getattr(self, name)) is not None
+            name: value for name in _COMPLETION_PARAMS if (value := getattr(self, name)) is not None
         }
         return {**params, **self.model_kwargs}
 
@@ -265,7 +261,7 @@ class TogetherLLM(LLM):
         payload.update(kwargs)
         stop = stop if stop is not None else self.stop
         if stop:
-            payload["stop"] = [stop] if isinstance(stop, str) else list(stop)
+            payload["stop"] = list(stop)
         payload.pop("stream", None)
         payload.pop("stream_tokens", None)
         payload[_STREAM_FLAG[self.endpoint]] = True

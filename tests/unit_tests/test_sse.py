@@ -1,0 +1,138 @@
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from langchain_together_stream._sse import SSEEvent, frame_events, iter_events
+from langchain_together_stream.errors import TogetherStreamError
+from tests.conftest import shared_path
+
+LIMIT = 1 << 20
+
+
+def parse(chunks: list[bytes], limit: int = LIMIT) -> list[tuple[str, str]]:
+    return [tuple(event) for event in iter_events(iter(chunks), max_event_bytes=limit)]
+
+
+def load_vectors() -> list[dict[str, Any]]:
+    return json.loads(shared_path("sse", "vectors.json").read_text(encoding="utf-8"))
+
+
+def one_byte_reads(data: bytes) -> list[bytes]:
+    return [data[i : i + 1] for i in range(len(data))]
+
+
+def test_conformance_vectors_whole_chunked_and_byte_at_a_time() -> None:
+    vectors = load_vectors()
+    assert len(vectors) >= 60
+    failures = []
+    for vector in vectors:
+        expected = [(event["event"], event["data"]) for event in vector["events"]]
+        wire = vector["input"].encode("utf-8")
+        deliveries = {
+            "whole": [wire],
+            "chunks": [
+                piece.encode("utf-8") for piece in vector.get("chunks") or [vector["input"]]
+            ],
+            "bytes": one_byte_reads(wire),
+        }
+        for how, chunks in deliveries.items():
+            got = parse(chunks)
+            if got != expected:
+                failures.append((vector["name"], how, expected, got))
+    assert failures == []
+
+
+def test_crlf_split_between_reads_is_one_line_end() -> None:
+    assert parse([b"data: a\r", b"\n\r", b"\ndata: b\r\n\r\n"]) == [
+        ("message", "a"),
+        ("message", "b"),
+    ]
+
+
+def test_lone_cr_ends_lines() -> None:
+    assert parse([b"data: a\r\rdata: b\r\r"]) == [("message", "a"), ("message", "b")]
+
+
+def test_bom_split_across_reads_is_dropped_once() -> None:
+    assert parse([b"\xef", b"\xbb", b"\xbfdata: x\n\n"]) == [("message", "x")]
+
+
+def test_unterminated_last_event_is_discarded() -> None:
+    assert parse([b"data: a\n\ndata: b\n"]) == [("message", "a")]
+
+
+def test_comments_and_multiline_data() -> None:
+    wire = b": keep-alive\n\nevent: error\ndata: one\ndata: two\n\n"
+    assert parse([wire]) == [("error", "one\ntwo")]
+
+
+def test_utf8_split_mid_codepoint_decodes() -> None:
+    wire = "data: 日本語 🎉\n\n".encode()
+    assert parse(one_byte_reads(wire)) == [("message", "日本語 🎉")]
+
+
+def test_invalid_utf8_is_a_stream_error() -> None:
+    with pytest.raises(TogetherStreamError, match="UTF-8"):
+        parse([b"data: \xff\xfe\n\n"])
+
+
+def test_oversized_event_raises_before_buffering_more() -> None:
+    def endless() -> Any:
+        yield b"data: "
+        while True:
+            yield b"x" * 65536
+
+    with pytest.raises(TogetherStreamError, match="larger than 1048576 bytes"):
+        list(iter_events(endless(), max_event_bytes=LIMIT))
+
+
+def test_many_data_lines_without_a_blank_line_are_capped_too() -> None:
+    def endless() -> Any:
+        while True:
+            yield b"data: x\n" * 1000
+
+    with pytest.raises(TogetherStreamError):
+        list(iter_events(endless(), max_event_bytes=LIMIT))
+
+
+def test_frames_end_on_blank_lines_only() -> None:
+    frames = list(frame_events(iter([b"data: a\n\ndata: b", b"\n\n"]), max_event_bytes=LIMIT))
+    assert frames == [b"data: a\n\n", b"data: b\n\n"]
+
+
+stream_texts = st.lists(
+    st.text(
+        alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="\r\n"),
+        max_size=20,
+    ),
+    min_size=1,
+    max_size=8,
+)
+
+
+@given(
+    datas=stream_texts,
+    cuts=st.lists(st.integers(min_value=0, max_value=400), max_size=12),
+    newline=st.sampled_from(["\n", "\r\n", "\r"]),
+)
+def test_any_split_of_a_stream_gives_the_same_events(
+    datas: list[str], cuts: list[int], newline: str
+) -> None:
+    wire = "".join(f"data:{data}{newline}{newline}" for data in datas).encode()
+    points = sorted({min(cut, len(wire)) for cut in cuts} | {0, len(wire)})
+    chunks = [wire[a:b] for a, b in zip(points, points[1:])]
+    assert parse(chunks) == [("message", data.removeprefix(" ")) for data in datas]
+
+
+@given(st.binary(max_size=300), st.lists(st.integers(min_value=0, max_value=300), max_size=6))
+def test_arbitrary_bytes_give_events_or_a_stream_error(data: bytes, cuts: list[int]) -> None:
+    points = sorted({min(cut, len(data)) for cut in cuts} | {0, len(data)})
+    chunks = [data[a:b] for a, b in zip(points, points[1:])]
+    try:
+        events = list(iter_events(iter(chunks), max_event_bytes=64))
+    except TogetherStreamError:
+        return
+    assert all(isinstance(event, SSEEvent) for event in events)
