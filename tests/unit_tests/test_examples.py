@@ -1,0 +1,49 @@
+"""Every example runs end to end against the emulator."""
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+from langchain_together_stream.emulator import TogetherEmulator
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def load(relative: str) -> ModuleType:
+    path = EXAMPLES / relative
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_quickstart() -> None:
+    with TogetherEmulator() as emulator:
+        result = load("quickstart.py").main(emulator.base_url)
+    assert result["invoke"].strip()
+    assert len(result["stream"]) > 3
+    assert result["counted"]
+    assert result["info"]["finish_reason"] in {"length", "eos", "stop"}
+
+
+def test_chain() -> None:
+    with TogetherEmulator() as emulator:
+        result = load("chain.py").main(emulator.base_url)
+        prompts = [request.json["prompt"] for request in emulator.requests if request.json]
+    assert len(result["stream"]) > 3
+    assert len(result["batch"]) == 3
+    assert all(answer.strip() for answer in result["batch"])
+    assert "Write one sentence about owls:" in prompts
+
+
+def test_agent_uses_its_tools_and_answers() -> None:
+    agent = load("agent.py")
+    with TogetherEmulator(responder=agent.scripted_model) as emulator:
+        answer, steps = agent.main(emulator.base_url)
+        stops = [request.json.get("stop") for request in emulator.requests if request.json]
+    assert steps == ["multiply(12 * 7) -> 84", "word_length(lighthouse) -> 10"]
+    assert answer == "12 * 7 = 84, and 'lighthouse' has 10 letters."
+    assert stops == [["\nObservation:"]] * 3
