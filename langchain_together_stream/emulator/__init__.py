@@ -1,4 +1,4 @@
-"""An offline Together AI completions server for tests, demos and your own tests.
+r"""An offline Together AI completions server for tests, demos and your own tests.
 
 ``TogetherEmulator`` is a real HTTP/1.1 server on 127.0.0.1 (standard library only)
 that speaks Together's wire format as recorded from the live API:
@@ -62,7 +62,7 @@ Choose one per request with the model name ``emulator/fault-<name>`` or the head
 - ``reset``: after ``after`` tokens the TCP connection is aborted with RST.
 - ``close-delimited``: a correct stream with no ``Transfer-Encoding`` or
   ``Content-Length`` and ``Connection: close``; the body ends when the socket closes.
-- ``crlf``: a correct stream with ``\\r\\n`` line endings.
+- ``crlf``: a correct stream with ``\r\n`` line endings.
 - ``keepalive``: a correct stream with ``count`` (default 3) ``: keep-alive`` comments
   before each token event.
 - ``long-line``: after ``after`` tokens, one ``data:`` line of ``bytes`` bytes

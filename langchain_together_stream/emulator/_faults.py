@@ -22,6 +22,7 @@ __all__ = [
 ]
 
 MODEL_PREFIX = "emulator/fault-"
+_TOO_MANY_REQUESTS = 429
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ _FAULTS: dict[str, str] = {}
 for _status, _err in HTTP_ERRORS.items():
     _FAULTS[f"http-{_status}"] = (
         f"{_status} {_err.reason} with Together's JSON error envelope (type {_err.type})"
-        + ("; Retry-After and x-ratelimit-reset headers" if _status == 429 else "")
+        + ("; Retry-After and x-ratelimit-reset headers" if _status == _TOO_MANY_REQUESTS else "")
     )
     _FAULTS[f"http-{_status}-html"] = f"{_status} {_err.reason} with an HTML error page (text/html)"
     _FAULTS[f"http-{_status}-empty"] = f"{_status} {_err.reason} with an empty body"
@@ -99,7 +100,7 @@ _FAULTS.update(
         "Retry-After: seconds=<s> (default 0.05), later ones succeed",
         "server-error-then-ok": "first count=<n> (default 1) requests per prompt get 503 "
         "Overloaded with Retry-After: seconds=<s> (default 0.05), later ones succeed",
-        "error-mid-stream": "after after=<k> tokens, a data: {\"error\": {...}} event, then close",
+        "error-mid-stream": 'after after=<k> tokens, a data: {"error": {...}} event, then close',
         "event-error": "after after=<k> tokens, an 'event: error' event with an error object, "
         "then close",
         "truncate": "after after=<k> tokens, end the body cleanly with no finish_reason and "
@@ -197,7 +198,8 @@ def parse_fault(text: str) -> FaultSpec:
     name, *raw_params = (part.strip() for part in text.split(";"))
     name = name.lower()
     if name not in FAULTS:
-        raise FaultError(f"unknown emulator fault {name!r}; known faults: {', '.join(FAULTS)}")
+        msg = f"unknown emulator fault {name!r}; known faults: {', '.join(FAULTS)}"
+        raise FaultError(msg)
     params: dict[str, int | float | str] = {}
     for raw in raw_params:
         if not raw:
@@ -205,7 +207,8 @@ def parse_fault(text: str) -> FaultSpec:
         key, sep, value = (s.strip() for s in raw.partition("="))
         key = key.lower()
         if not sep:
-            raise FaultError(f"fault parameter {raw!r} must be key=value")
+            msg = f"fault parameter {raw!r} must be key=value"
+            raise FaultError(msg)
         params[key] = _parse_param(key, value)
     return FaultSpec(name, params)
 
@@ -216,18 +219,22 @@ def _parse_param(key: str, value: str) -> int | float | str:
             low, high = _INT_PARAMS[key]
             number = int(value)
             if not low <= number <= high:
-                raise FaultError(f"fault parameter {key}={value} out of range [{low}, {high}]")
+                msg = f"fault parameter {key}={value} out of range [{low}, {high}]"
+                raise FaultError(msg)
             return number
         if key in _FLOAT_PARAMS:
             flow, fhigh = _FLOAT_PARAMS[key]
             real = float(value)
             if not (math.isfinite(real) and flow <= real <= fhigh):
-                raise FaultError(f"fault parameter {key}={value} out of range [{flow}, {fhigh}]")
+                msg = f"fault parameter {key}={value} out of range [{flow}, {fhigh}]"
+                raise FaultError(msg)
             return real
     except ValueError as exc:
         if isinstance(exc, FaultError):
             raise
-        raise FaultError(f"fault parameter {key}={value!r} is not a number") from exc
+        msg = f"fault parameter {key}={value!r} is not a number"
+        raise FaultError(msg) from exc
     if key in _STR_PARAMS:
         return value
-    raise FaultError(f"unknown fault parameter {key!r}")
+    msg = f"unknown fault parameter {key!r}"
+    raise FaultError(msg)

@@ -41,6 +41,19 @@ _LONG_LINE_DEFAULT = 2 * 1024 * 1024
 _LONG_LINE_CHUNK = 64 * 1024
 _HTTP_STATUS_MIN = 100
 _HTTP_STATUS_MAX = 599
+_TOO_MANY_REQUESTS = 429
+_MID_STREAM_ERROR = _wire.dumps(
+    {
+        "error": {
+            "message": "Internal server error while generating",
+            "type": "server_error",
+            "param": None,
+            "code": None,
+        }
+    }
+)
+# \xff and \xfe never occur in UTF-8; \xc3 starts a sequence that "(" cannot continue.
+_INVALID_UTF8_EVENT = b'data: {"choices":[{"index":0,"text":"\xff\xfe\xc3("}]}'
 _SECRET_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "proxy-authorization"})
 _REDACTED = "[REDACTED]"
 _HTML_PAGE = (
@@ -71,28 +84,28 @@ class Handler(BaseHTTPRequestHandler):
     connection_id: int
     rec: _Record
 
-    def setup(self) -> None:  # noqa: D102
+    def setup(self) -> None:
         super().setup()
         self.connection_id = self.server.register_connection(self.connection)
         self.conn = Connection(self.connection, self.server.stopping)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002, ANN401, D102
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: ANN401
         # Only the request line and status are logged, never headers (the API key).
         logger.debug("%s " + format, self.address_string(), *args)
 
-    def do_GET(self) -> None:  # noqa: D102, N802
+    def do_GET(self) -> None:
         self._dispatch()
 
-    def do_POST(self) -> None:  # noqa: D102, N802
+    def do_POST(self) -> None:
         self._dispatch()
 
-    def do_PUT(self) -> None:  # noqa: D102, N802
+    def do_PUT(self) -> None:
         self._dispatch()
 
-    def do_DELETE(self) -> None:  # noqa: D102, N802
+    def do_DELETE(self) -> None:
         self._dispatch()
 
-    def do_PATCH(self) -> None:  # noqa: D102, N802
+    def do_PATCH(self) -> None:
         self._dispatch()
 
     # ------------------------------------------------------------------ dispatch
@@ -102,9 +115,7 @@ class Handler(BaseHTTPRequestHandler):
             k.lower(): (_REDACTED if k.lower() in _SECRET_HEADERS else v)
             for k, v in self.headers.items()
         }
-        rec = self.server.emulator._begin(  # noqa: SLF001
-            self.command, self.path, headers, self.connection_id
-        )
+        rec = self.server.emulator._begin(self.command, self.path, headers, self.connection_id)
         self.rec = rec
         try:
             self._handle(rec)
@@ -124,7 +135,7 @@ class Handler(BaseHTTPRequestHandler):
         finally:
             if self.conn.aborted:
                 self.close_connection = True
-            self.server.emulator._finish(rec)  # noqa: SLF001
+            self.server.emulator._finish(rec)
 
     def _handle(self, rec: _Record) -> None:
         body = self._read_body()
@@ -223,9 +234,7 @@ class Handler(BaseHTTPRequestHandler):
     def _send_json(
         self, status: int, obj: object, extra: list[tuple[str, str]] | None = None
     ) -> None:
-        self._send_bytes(
-            status, _wire.dumps(obj).encode("utf-8"), _wire.ERROR_CONTENT_TYPE, extra
-        )
+        self._send_bytes(status, _wire.dumps(obj).encode("utf-8"), _wire.ERROR_CONTENT_TYPE, extra)
 
     def _send_error(
         self,
@@ -280,8 +289,10 @@ class Handler(BaseHTTPRequestHandler):
         fault = self._fault(req)
         rec.fault = fault.name if fault else None
         model, prompt = _validate(req)
-        stream = bool(req.get("stream_tokens") or req.get("stream")) if legacy else (
-            bool(req.get("stream"))
+        stream = (
+            bool(req.get("stream_tokens") or req.get("stream"))
+            if legacy
+            else (bool(req.get("stream")))
         )
         ttft, interval = self._pacing()
 
@@ -310,7 +321,7 @@ class Handler(BaseHTTPRequestHandler):
                 renders = _completion_events(
                     completion, request_id, created, model, seed, logprobs=want_logprobs
                 )
-            self._stream(rec, renders, fault, ray, ttft, interval)
+            self._stream(rec, renders, fault=fault, ray=ray, ttft=ttft, interval=interval)
             return
 
         if legacy:
@@ -358,14 +369,16 @@ class Handler(BaseHTTPRequestHandler):
         if max_tokens is not None and (
             not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 0
         ):
-            raise _BadRequestError("max_tokens must be a non-negative integer", "max_tokens")
+            msg = "max_tokens must be a non-negative integer"
+            raise _BadRequestError(msg, "max_tokens")
         stop = req.get("stop")
         if isinstance(stop, str):
             stop = [stop]
         if stop is not None and not (
             isinstance(stop, list) and all(isinstance(s, str) for s in stop)
         ):
-            raise _BadRequestError("stop must be a string or a list of strings", "stop")
+            msg = "stop must be a string or a list of strings"
+            raise _BadRequestError(msg, "stop")
         natural = self._header_number("X-Emulator-Tokens")
         text: str | None = None
         responder = self.server.emulator.responder
@@ -399,78 +412,65 @@ class Handler(BaseHTTPRequestHandler):
         name = fault.name
         emulator = self.server.emulator
         status = fault.http_status
+        answered = True
         if status is not None:
             if not _HTTP_STATUS_MIN <= status <= _HTTP_STATUS_MAX:
-                raise _BadRequestError("status must be an HTTP status code", "status")
+                msg = "status must be an HTTP status code"
+                raise _BadRequestError(msg, "status")
             variant = name.rsplit("-", 1)[1] if name.endswith(("-html", "-empty")) else ""
-            extra = _retry_headers(fault.get_float("seconds", 1.0)) if status == 429 else []  # noqa: PLR2004
+            retry = status == _TOO_MANY_REQUESTS
+            extra = _retry_headers(fault.get_float("seconds", 1.0)) if retry else []
             self._send_http_error(status, variant, extra)
-            return True
-        if name == "credit-limit":
+        elif name == "credit-limit":
             self._send_error(
-                429,
+                _TOO_MANY_REQUESTS,
                 "Credit limit exceeded. Please add credits to your account to continue.",
                 "credit_limit",
                 extra=[("x-ratelimit-remaining", "0")],
             )
-            return True
-        if name in {"rate-limit-then-ok", "server-error-then-ok"}:
-            if emulator._count_attempt(name, prompt) <= fault.get_int("count", 1):  # noqa: SLF001
-                status = 429 if name == "rate-limit-then-ok" else 503
-                self._send_http_error(status, extra=_retry_headers(fault.get_float("seconds", 0.05)))
-                return True
-            return False
-        if name == "stall-headers" or (name == "stall" and not stream):
+        elif name in {"rate-limit-then-ok", "server-error-then-ok"}:
+            answered = emulator._count_attempt(name, prompt) <= fault.get_int("count", 1)
+            if answered:
+                status = _TOO_MANY_REQUESTS if name == "rate-limit-then-ok" else 503
+                seconds = fault.get_float("seconds", 0.05)
+                self._send_http_error(status, extra=_retry_headers(seconds))
+        elif name == "stall-headers" or (name == "stall" and not stream):
             self.conn.wait(fault.get_float("seconds", 30.0))
-            return False
-        if name == "reset" and not stream:
+            answered = False
+        elif name == "reset" and not stream:
             self.conn.abort()
-            return True
-        if name == "redirect":
+        elif name == "redirect":
             target = fault.get_str("to", f"{emulator.root_url}/redirected/v1/completions")
             self._send_bytes(307, b"", None, [("Location", target)])
-            return True
-        return False
+        else:
+            answered = False
+        return answered
 
     def _strike(self, fault: FaultSpec, out: BodyWriter, nl: str) -> bool:
         """Apply an in-stream fault; True if the stream is over."""
         name = fault.name
-        error = _wire.dumps(
-            {
-                "error": {
-                    "message": "Internal server error while generating",
-                    "type": "server_error",
-                    "param": None,
-                    "code": None,
-                }
-            }
-        )
+        over = True
         if name in {"error-mid-stream", "event-error"}:
             prefix = f"event: error{nl}" if name == "event-error" else ""
-            out.write(f"{prefix}data: {error}{nl}{nl}".encode())
+            out.write(f"{prefix}data: {_MID_STREAM_ERROR}{nl}{nl}".encode())
             out.end()
             self.close_connection = True
-            return True
-        if name == "truncate":
+        elif name == "truncate":
             out.end()
-            return True
-        if name == "malformed-json":
-            out.write(f'data: {{"choices": [{nl}{nl}'.encode())
-            return False
-        if name == "invalid-utf8":
-            out.write(b'data: {"choices":[{"index":0,"text":"\xff\xfe\xc3("}]}' + (nl * 2).encode())
-            return False
-        if name == "stall":
-            self.conn.wait(fault.get_float("seconds", 30.0))
-            return False
-        if name == "reset":
+        elif name == "reset":
             self.conn.abort()
-            return True
-        if name == "long-line":
+        elif name == "long-line":
             self._long_line(out, fault.get_int("bytes", _LONG_LINE_DEFAULT))
             self.close_connection = True
-            return True
-        return False
+        else:
+            over = False
+            if name == "malformed-json":
+                out.write(f'data: {{"choices": [{nl}{nl}'.encode())
+            elif name == "invalid-utf8":
+                out.write(_INVALID_UTF8_EVENT + (nl * 2).encode())
+            elif name == "stall":
+                self.conn.wait(fault.get_float("seconds", 30.0))
+        return over
 
     def _long_line(self, out: BodyWriter, size: int) -> None:
         head = b"data: "
@@ -490,6 +490,7 @@ class Handler(BaseHTTPRequestHandler):
         self,
         rec: _Record,
         renders: list[str],
+        *,
         fault: FaultSpec | None,
         ray: str,
         ttft: float,
@@ -544,9 +545,11 @@ class Handler(BaseHTTPRequestHandler):
         try:
             value = float(raw)
         except ValueError as exc:
-            raise _BadRequestError(f"{name} must be a number", name) from exc
+            msg = f"{name} must be a number"
+            raise _BadRequestError(msg, name) from exc
         if not 0 <= value < 1e9:  # noqa: PLR2004
-            raise _BadRequestError(f"{name} out of range", name)
+            msg = f"{name} out of range"
+            raise _BadRequestError(msg, name)
         return value
 
     def _pacing(self) -> tuple[float, float]:
@@ -609,24 +612,27 @@ def _parse_json(body: bytes) -> dict[str, Any]:
     try:
         obj = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
-        raise _BadRequestError(f"Invalid JSON body: {exc}") from exc
+        msg = f"Invalid JSON body: {exc}"
+        raise _BadRequestError(msg) from exc
     if not isinstance(obj, dict):
-        raise _BadRequestError("Request body must be a JSON object")
+        msg = "Request body must be a JSON object"
+        raise _BadRequestError(msg)
     return obj
 
 
 def _validate(req: dict[str, Any]) -> tuple[str, str]:
     model = req.get("model")
     if not isinstance(model, str) or not model:
-        raise _BadRequestError("Invalid request", "model")
+        msg = "Invalid request"
+        raise _BadRequestError(msg, "model")
     prompt = req.get("prompt")
     if not isinstance(prompt, str):
-        raise _BadRequestError("Invalid request", "prompt")
+        msg = "Invalid request"
+        raise _BadRequestError(msg, "prompt")
     n = req.get("n", 1)
     if n not in (None, 1):
-        raise _BadRequestError(
-            "n > 1 is not supported by the Together emulator (it generates one choice)", "n"
-        )
+        msg = "n > 1 is not supported by the Together emulator (it generates one choice)"
+        raise _BadRequestError(msg, "n")
     return model, prompt
 
 

@@ -18,8 +18,8 @@ __all__ = ["BodyWriter", "ClientGoneError", "Connection", "StoppingError"]
 # Pacing sleeps wake at least this often to look for a hang-up, so a client that
 # breaks out of its loop is noticed within a few tens of milliseconds.
 _POLL_STEP = 0.01
-_POLL_MASK = getattr(select, "POLLIN", 1) | getattr(select, "POLLHUP", 16) | getattr(
-    select, "POLLERR", 8
+_POLL_MASK = (
+    getattr(select, "POLLIN", 1) | getattr(select, "POLLHUP", 16) | getattr(select, "POLLERR", 8)
 )
 
 

@@ -148,7 +148,7 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
     def _serve_connection(self, request: socket.socket, client_address: Any) -> None:  # noqa: ANN401
         try:
             self.finish_request(request, client_address)
-        except Exception:  # noqa: BLE001 - a broken connection must not kill the server
+        except Exception:
             logger.debug("connection from %s failed", client_address, exc_info=True)
         finally:
             self.shutdown_request(request)
@@ -211,17 +211,18 @@ class TogetherEmulator:
         allow_remote: bool = False,
     ) -> None:
         if not allow_remote and not _is_loopback(host):
-            raise ValueError(f"refusing to bind non-loopback host {host!r}")
+            msg = f"refusing to bind non-loopback host {host!r}"
+            raise ValueError(msg)
         if time_to_first_token < 0:
-            raise ValueError("time_to_first_token must be >= 0")
+            msg = "time_to_first_token must be >= 0"
+            raise ValueError(msg)
         if tokens_per_second is not None and tokens_per_second <= 0:
-            raise ValueError("tokens_per_second must be > 0 or None")
+            msg = "tokens_per_second must be > 0 or None"
+            raise ValueError(msg)
         self.host = host
         self.time_to_first_token = float(time_to_first_token)
         self.tokens_per_second = tokens_per_second
-        self.api_keys: frozenset[str] | None = (
-            None if api_keys is None else frozenset(api_keys)
-        )
+        self.api_keys: frozenset[str] | None = None if api_keys is None else frozenset(api_keys)
         self.responder = responder
         self._requested_port = port
         self._server: EmulatorHTTPServer | None = None
@@ -392,7 +393,8 @@ class TogetherEmulator:
 
     def _running(self) -> EmulatorHTTPServer:
         if self._server is None:
-            raise RuntimeError("the emulator is not running; use start() or a with block")
+            msg = "the emulator is not running; use start() or a with block"
+            raise RuntimeError(msg)
         return self._server
 
 

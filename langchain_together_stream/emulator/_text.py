@@ -37,6 +37,8 @@ _WORD_HEAD = 6
 
 _DEFAULT_MIN_TOKENS = 48
 _DEFAULT_MAX_TOKENS = 80
+_PARAGRAPH_ODDS = 0.15
+_CONFIDENT_ODDS = 0.4
 # Keeps a runaway max_tokens from building megabytes of text in memory.
 _HARD_TOKEN_LIMIT = 100_000
 
@@ -121,7 +123,8 @@ def _sentences() -> tuple[str, ...]:
 
 def _rng(prompt: str, seed: object) -> random.Random:
     key = f"{prompt}\x00{seed!r}".encode()
-    return random.Random(int.from_bytes(hashlib.sha256(key).digest()[:8], "big"))
+    # Not for security: a reproducible stream of text choices.
+    return random.Random(int.from_bytes(hashlib.sha256(key).digest()[:8], "big"))  # noqa: S311
 
 
 def _corpus_text(rng: random.Random, min_tokens: int) -> str:
@@ -133,7 +136,7 @@ def _corpus_text(rng: random.Random, min_tokens: int) -> str:
         if count >= min_tokens:
             break
         sentence = rng.choice(sentences)
-        sep = "\n\n" if parts and rng.random() < 0.15 else " "  # noqa: S311
+        sep = "\n\n" if parts and rng.random() < _PARAGRAPH_ODDS else " "
         chunk = sep + sentence
         parts.append(chunk)
         count += count_tokens(chunk)
@@ -214,6 +217,6 @@ def _apply_stop(pieces: list[str], stops: list[str]) -> tuple[list[str], bool]:
 
 def _logprob(rng: random.Random) -> float:
     # Real streams show many exact zeros (greedy, confident) among small negatives.
-    if rng.random() < 0.4:  # noqa: S311
+    if rng.random() < _CONFIDENT_ODDS:
         return 0.0
-    return -round(rng.random() * 2.5, 6)  # noqa: S311
+    return -round(rng.random() * 2.5, 6)

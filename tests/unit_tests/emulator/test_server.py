@@ -210,8 +210,9 @@ def test_token_ids_are_stable_per_text(emu: TogetherEmulator) -> None:
         for chunk in chunks_of(stream(emu, seed=seed)[2]):
             choice = chunk["choices"][0]
             if choice["text"]:
-                assert ids.setdefault(choice["text"], choice["delta"]["token_id"]) == (
-                    choice["delta"]["token_id"]
+                assert (
+                    ids.setdefault(choice["text"], choice["delta"]["token_id"])
+                    == (choice["delta"]["token_id"])
                 )
 
 
@@ -513,11 +514,15 @@ def test_invalid_utf8(emu: TogetherEmulator) -> None:
 
 def test_stall_then_continue(emu: TogetherEmulator) -> None:
     start = time.monotonic()
-    _, _, body = stream(emu, max_tokens=4, headers={"X-Emulator-Fault": "stall;after=0;seconds=0.3"})
+    _, _, body = stream(
+        emu, max_tokens=4, headers={"X-Emulator-Fault": "stall;after=0;seconds=0.3"}
+    )
     assert time.monotonic() - start >= 0.3
     assert len(chunks_of(body)) == 4
     start = time.monotonic()
-    code, _, _ = stream(emu, max_tokens=2, headers={"X-Emulator-Fault": "stall-headers;seconds=0.3"})
+    code, _, _ = stream(
+        emu, max_tokens=2, headers={"X-Emulator-Fault": "stall-headers;seconds=0.3"}
+    )
     assert code == 200
     assert time.monotonic() - start >= 0.3
 
@@ -546,7 +551,8 @@ def test_reset_gives_connection_reset(emu: TogetherEmulator) -> None:
 
 def test_close_delimited_stream(emu: TogetherEmulator) -> None:
     sock = raw_send(
-        emu, {"model": "m", "prompt": "x", "stream": True, "max_tokens": 3},
+        emu,
+        {"model": "m", "prompt": "x", "stream": True, "max_tokens": 3},
         {"X-Emulator-Fault": "close-delimited"},
     )
     with sock:
@@ -574,7 +580,8 @@ def test_keepalive_comments(emu: TogetherEmulator) -> None:
 
 def test_long_line(emu: TogetherEmulator) -> None:
     sock = raw_send(
-        emu, {"model": "m", "prompt": "x", "stream": True},
+        emu,
+        {"model": "m", "prompt": "x", "stream": True},
         {"X-Emulator-Fault": "long-line;after=1;bytes=300000"},
     )
     with sock:
@@ -604,7 +611,8 @@ def test_redirect_is_not_followed_by_http_client(emu: TogetherEmulator) -> None:
 
 def test_byte_at_a_time(emu: TogetherEmulator) -> None:
     sock = raw_send(
-        emu, {"model": "m", "prompt": "x", "stream": True, "max_tokens": 3},
+        emu,
+        {"model": "m", "prompt": "x", "stream": True, "max_tokens": 3},
         {"X-Emulator-Fault": "byte-at-a-time"},
     )
     with sock:
@@ -635,7 +643,8 @@ def test_disconnect_noticed_while_pacing() -> None:
 
 def test_disconnect_noticed_during_stall(emu: TogetherEmulator) -> None:
     sock = raw_send(
-        emu, {"model": "m", "prompt": "x", "stream": True},
+        emu,
+        {"model": "m", "prompt": "x", "stream": True},
         {"X-Emulator-Fault": "stall;after=1;seconds=30"},
     )
     read_until(sock, b"data: ")
@@ -678,7 +687,9 @@ def test_stop_is_quick_with_open_connections() -> None:
     emu = TogetherEmulator().start()
     idle = http.client.HTTPConnection("127.0.0.1", emu.port, timeout=TIMEOUT)
     idle.request(
-        "POST", "/v1/completions", json.dumps({"model": "m", "prompt": "x"}),
+        "POST",
+        "/v1/completions",
+        json.dumps({"model": "m", "prompt": "x"}),
         {"Authorization": f"Bearer {KEY}"},
     )
     idle.getresponse().read()
@@ -698,7 +709,7 @@ def test_stop_is_quick_with_open_connections() -> None:
 
 def test_refuses_non_loopback_host() -> None:
     with pytest.raises(ValueError, match="loopback"):
-        TogetherEmulator(host="0.0.0.0")  # noqa: S104
+        TogetherEmulator(host="0.0.0.0")
 
 
 def test_urls(emu: TogetherEmulator) -> None:
@@ -721,7 +732,9 @@ def test_command_line_serves_until_interrupted() -> None:
         port = int(base_url.rsplit(":", 1)[1].split("/")[0])
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
         conn.request(
-            "POST", "/v1/completions", json.dumps({"model": "m", "prompt": "x", "max_tokens": 2}),
+            "POST",
+            "/v1/completions",
+            json.dumps({"model": "m", "prompt": "x", "max_tokens": 2}),
             {"Authorization": "Bearer k"},
         )
         assert conn.getresponse().status == 200
