@@ -120,7 +120,7 @@ class Handler(BaseHTTPRequestHandler):
         try:
             self._handle(rec)
         except ClientGoneError:
-            rec.disconnected_at = time.monotonic()
+            self.server.emulator._mark_disconnected(rec)
             self.close_connection = True
             logger.debug("client hung up during %s %s", self.command, self.path)
         except StoppingError:

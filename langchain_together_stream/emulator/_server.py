@@ -344,7 +344,7 @@ class TogetherEmulator:
         """
         deadline = time.monotonic() + timeout
         with self._cond:
-            # Bounded by the deadline; notify_all wakes it on every request change.
+            # Bounded by the deadline; notify_all wakes it on every change of a record.
             while True:
                 record = self._record_at(request_index)
                 if record is not None:
@@ -373,6 +373,12 @@ class TogetherEmulator:
             self._records.append(record)
             self._cond.notify_all()
         return record
+
+    def _mark_disconnected(self, record: _Record) -> None:
+        with self._cond:
+            if record.disconnected_at is None:
+                record.disconnected_at = time.monotonic()
+            self._cond.notify_all()
 
     def _finish(self, record: _Record) -> None:
         with self._cond:
