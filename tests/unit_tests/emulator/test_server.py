@@ -747,3 +747,33 @@ def test_command_line_serves_until_interrupted() -> None:
             proc.wait(timeout=TIMEOUT)
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+def test_faults_apply_to_legacy_inference(emu: TogetherEmulator) -> None:
+    req = {"model": "m", "prompt": "x", "stream_tokens": True}
+    _, _, body = post(emu, req, {"X-Emulator-Fault": "error-mid-stream;after=1"}, "/inference")
+    blocks = [b for b in body.decode().split("\n\n") if b]
+    assert len(blocks) == 2
+    assert json.loads(blocks[0][6:])["result_type"] == "language-model-inference"
+    assert json.loads(blocks[1][6:])["error"]["type"] == "server_error"
+    code, _, _ = post(emu, req, {"X-Emulator-Fault": "http-503"}, "/inference")
+    assert code == 503
+
+
+def test_non_stream_truncate_ends_short_of_content_length(emu: TogetherEmulator) -> None:
+    sock = raw_send(emu, {"model": "m", "prompt": "x"}, {"X-Emulator-Fault": "truncate"})
+    with sock:
+        _, headers, body = split_response(read_until_close(sock))
+    assert 0 < len(body) < int(headers["content-length"])
+
+
+def test_http_error_with_any_status(emu: TogetherEmulator) -> None:
+    code, _, body = stream(emu, headers={"X-Emulator-Fault": "http-error;status=418"})
+    assert code == 418
+    assert_envelope(body, "invalid_request_error")
+
+
+def test_bad_pacing_header_is_400(emu: TogetherEmulator) -> None:
+    code, _, body = stream(emu, headers={"X-Emulator-TPS": "fast"})
+    assert code == 400
+    assert "X-Emulator-TPS" in assert_envelope(body)["message"]
