@@ -289,11 +289,8 @@ class Handler(BaseHTTPRequestHandler):
         fault = self._fault(req)
         rec.fault = fault.name if fault else None
         model, prompt = _validate(req)
-        stream = (
-            bool(req.get("stream_tokens") or req.get("stream"))
-            if legacy
-            else (bool(req.get("stream")))
-        )
+        # The legacy endpoint streamed on stream_tokens; accepting stream too is lenient.
+        stream = bool(req.get("stream") or (legacy and req.get("stream_tokens")))
         ttft, interval = self._pacing()
 
         if fault is not None and self._pre_response_fault(fault, prompt, stream=stream):
