@@ -30,5 +30,8 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+demo: $(STAMP)
+	$(BIN)/together-stream --emulator "Alan Turing was"
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

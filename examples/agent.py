@@ -61,12 +61,17 @@ def scripted_model(prompt: str, request: Mapping[str, Any]) -> str | None:
     """What a model would answer to our ReAct prompt; stands in for Together."""
     if "Question:" not in prompt:
         return None
-    observations = re.findall(r"Observation: (.*)", prompt)
+    # Only the transcript after the question counts; the format block mentions observations too.
+    observations = re.findall(r"Observation: (.*)", prompt.split("Question:", 1)[1])
     if not observations:
         return " I should multiply the numbers.\nAction: multiply\nAction Input: 12 * 7\n"
     if len(observations) == 1:
-        return " Now count the letters of the word.\nAction: word_length\nAction Input: lighthouse\n"
-    return f" I know the answer\nFinal Answer: 12 * 7 = {observations[0]}, and 'lighthouse' has {observations[1]} letters."
+        return (
+            " Now count the letters of the word.\nAction: word_length\nAction Input: lighthouse\n"
+        )
+    product, letters = observations
+    answer = f"12 * 7 = {product}, and 'lighthouse' has {letters} letters."
+    return f" I know the answer\nFinal Answer: {answer}"
 
 
 def run_agent(llm: TogetherLLM, question: str, max_steps: int = 5) -> tuple[str, list[str]]:

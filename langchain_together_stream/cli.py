@@ -37,7 +37,7 @@ class _Stats(BaseCallbackHandler):
         self.tokens = 0
         self.info: dict[str, Any] = {}
 
-    def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
+    def on_llm_new_token(self, token: str | list[str | dict[str, Any]], **kwargs: Any) -> None:
         """Count a non-empty token and note when the first arrived."""
         if token:
             self.tokens += 1
@@ -91,7 +91,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--ttft", type=float, default=0.4, help="emulator: seconds to the first token"
     )
-    parser.add_argument("--tps", type=float, default=25.0, help="emulator: tokens per second")
+    parser.add_argument(
+        "--tps", type=float, default=25.0, help="emulator: tokens per second (0: unpaced)"
+    )
     return parser
 
 
@@ -106,7 +108,8 @@ def _endpoint(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
         return
     from langchain_together_stream.emulator import TogetherEmulator  # noqa: PLC0415
 
-    with TogetherEmulator(time_to_first_token=args.ttft, tokens_per_second=args.tps) as emu:
+    pace = args.tps or None  # 0 means as fast as possible
+    with TogetherEmulator(time_to_first_token=args.ttft, tokens_per_second=pace) as emu:
         yield {"base_url": emu.base_url, "api_key": "emulator-key"}
 
 

@@ -64,7 +64,7 @@ def make_server(llm: TogetherLLM, port: int = 0) -> ThreadingHTTPServer:
             self.wfile.write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
             self.wfile.flush()
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: object) -> None:
             pass  # keep the console for the tokens
 
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)

@@ -89,7 +89,7 @@ class Handler(BaseHTTPRequestHandler):
         self.connection_id = self.server.register_connection(self.connection)
         self.conn = Connection(self.connection, self.server.stopping)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: ANN401
+    def log_message(self, format: str, *args: Any) -> None:
         # Only the request line and status are logged, never headers (the API key).
         logger.debug("%s " + format, self.address_string(), *args)
 

@@ -132,7 +132,7 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
             self._opened += 1
             return self._opened
 
-    def process_request(self, request: Any, client_address: Any) -> None:  # noqa: ANN401
+    def process_request(self, request: Any, client_address: Any) -> None:
         """Serve the connection on its own daemon thread."""
         thread = threading.Thread(
             target=self._serve_connection,
@@ -145,7 +145,7 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
             self._sockets.add(request)
         thread.start()
 
-    def _serve_connection(self, request: socket.socket, client_address: Any) -> None:  # noqa: ANN401
+    def _serve_connection(self, request: socket.socket, client_address: Any) -> None:
         try:
             self.finish_request(request, client_address)
         except Exception:
@@ -156,7 +156,7 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
                 self._conn_threads.discard(threading.current_thread())
                 self._sockets.discard(request)
 
-    def handle_error(self, request: Any, client_address: Any) -> None:  # noqa: ANN401
+    def handle_error(self, request: Any, client_address: Any) -> None:
         """Log at debug level instead of printing a traceback to stderr."""
         logger.debug("error serving %s", client_address, exc_info=True)
 

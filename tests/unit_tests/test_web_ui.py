@@ -22,8 +22,16 @@ if CHROMIUM is None:
     )
 playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 TOKENS_PER_SECOND = 20
 
 
@@ -31,8 +39,9 @@ TOKENS_PER_SECOND = 20
 def web_app(model: str) -> Iterator[str]:
     app = load("web_ui/app.py")
     with TogetherEmulator(tokens_per_second=TOKENS_PER_SECOND) as emulator:
-        llm = TogetherLLM(model=model, api_key="emulator-key", base_url=emulator.base_url,
-                          max_tokens=20)
+        llm = TogetherLLM(
+            model=model, api_key="emulator-key", base_url=emulator.base_url, max_tokens=20
+        )
         server = app.make_server(llm)
         thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
         thread.start()
