@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from collections.abc import Iterator, Mapping
 from typing import Any, Literal
@@ -17,6 +16,7 @@ from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, model_validator
 from typing_extensions import Self
 
 from langchain_together_stream._chunks import GenerationAssembler, aggregate
+from langchain_together_stream._net import is_loopback
 from langchain_together_stream._transport import StreamRequest, SyncTransport
 from langchain_together_stream._version import __version__
 from langchain_together_stream._wire import DONE, parse_chunk
@@ -42,7 +42,6 @@ _COMPLETION_PARAMS = (
     "safety_model",
 )
 _STREAM_FLAG = {"completions": "stream", "inference": "stream_tokens"}
-_LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
 
 
 class TogetherLLM(LLM):
@@ -409,18 +408,9 @@ def _check_base_url(base_url: str, *, allow_insecure_http: bool) -> None:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         msg = f"base_url must be an http(s) URL with a host, got {base_url!r}."
         raise TogetherConfigurationError(msg)
-    if parts.scheme == "http" and not allow_insecure_http and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not allow_insecure_http and not is_loopback(parts.hostname):
         msg = (
             f"Refusing to send the API key in clear text to {parts.hostname}: use https, or "
             "pass allow_insecure_http=True if this network is trusted."
         )
         raise TogetherConfigurationError(msg)
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import logging
 import socket
 import socketserver
@@ -15,6 +14,7 @@ from http.server import ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
+from langchain_together_stream._net import is_loopback
 from langchain_together_stream.emulator._handler import Handler
 
 __all__ = ["EmulatorHTTPServer", "RecordedRequest", "Responder", "TogetherEmulator"]
@@ -23,8 +23,6 @@ logger = logging.getLogger("langchain_together_stream.emulator")
 
 #: ``(prompt, request JSON) -> full answer text``, or None for the default generator.
 Responder = Callable[[str, Mapping[str, Any]], "str | None"]
-
-_LOOPBACK_NAMES = frozenset({"localhost"})
 
 
 @dataclass(frozen=True)
@@ -210,7 +208,7 @@ class TogetherEmulator:
         host: str = "127.0.0.1",
         allow_remote: bool = False,
     ) -> None:
-        if not allow_remote and not _is_loopback(host):
+        if not allow_remote and not is_loopback(host):
             msg = f"refusing to bind non-loopback host {host!r}"
             raise ValueError(msg)
         if time_to_first_token < 0:
@@ -402,12 +400,3 @@ class TogetherEmulator:
             msg = "the emulator is not running; use start() or a with block"
             raise RuntimeError(msg)
         return self._server
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
