@@ -17,7 +17,8 @@ from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, model_validator
 from typing_extensions import Self
 
 from langchain_together_stream._chunks import GenerationAssembler, aggregate
-from langchain_together_stream._transport import StreamRequest, SyncTransport
+from langchain_together_stream._http import StreamRequest
+from langchain_together_stream._transport import SyncTransport
 from langchain_together_stream._version import __version__
 from langchain_together_stream._wire import DONE, parse_chunk
 from langchain_together_stream.errors import TogetherConfigurationError, TogetherError
