@@ -26,10 +26,9 @@ from langchain_together_stream._http import (
     MAX_ERROR_BODY,
     Attempts,
     StreamRequest,
-    connection_error,
     is_event_stream,
     response_error,
-    timeout_error,
+    transport_error,
     wants_error_body,
 )
 from langchain_together_stream._sse import EventDecoder, SSEEvent
@@ -142,13 +141,7 @@ class AsyncTransport:
                 first = await anext(events, None)
                 break
             except TogetherError as error:
-                headers = response.headers if response is not None else None
-                if response is not None:
-                    response.close()
-                delay = attempts.delay(error, headers)
-                if delay is None:
-                    raise
-                await asyncio.sleep(delay)
+                await asyncio.sleep(attempts.after(error, response))
         try:
             if first is not None:
                 yield first
@@ -207,9 +200,9 @@ def _mapped_errors() -> Iterator[None]:
     try:
         yield
     except (aiohttp.ServerTimeoutError, TimeoutError, asyncio.TimeoutError) as exc:
-        raise timeout_error(exc) from exc
+        raise transport_error(exc, timed_out=True) from exc
     except aiohttp.InvalidURL as exc:
         msg = f"Invalid base_url: {exc}"
         raise TogetherConfigurationError(msg) from exc
     except (aiohttp.ClientError, OSError) as exc:
-        raise connection_error(exc) from exc
+        raise transport_error(exc, timed_out=False) from exc

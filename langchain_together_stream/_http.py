@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from langchain_together_stream._retry import next_delay, server_delay
 from langchain_together_stream._wire import parse_error_body
@@ -125,32 +126,34 @@ def response_error(
     )
 
 
-def timeout_error(exc: BaseException) -> TogetherTimeoutError:
-    """The error for a connect or idle-read timeout of either HTTP client.
+def transport_error(exc: BaseException, *, timed_out: bool) -> TogetherConnectionError:
+    """The error for a failed, broken or timed-out connection of either HTTP client.
 
     Args:
         exc: The client's exception.
+        timed_out: Whether it was a connect or idle-read timeout.
 
     Returns:
         The typed error; raise it `from exc`.
     """
-    return TogetherTimeoutError(f"Timed out talking to Together: {_describe(exc)}")
-
-
-def connection_error(exc: BaseException) -> TogetherConnectionError:
-    """The error for a failed or broken connection of either HTTP client.
-
-    Args:
-        exc: The client's exception.
-
-    Returns:
-        The typed error; raise it `from exc`.
-    """
+    if timed_out:
+        return TogetherTimeoutError(f"Timed out talking to Together: {_describe(exc)}")
     return TogetherConnectionError(f"The connection to Together failed: {_describe(exc)}")
 
 
 def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+class Response(Protocol):
+    """What `Attempts.after` needs of either client's response."""
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """The response headers, case-insensitive."""
+
+    def close(self) -> None:
+        """Drop the connection."""
 
 
 class Attempts:
@@ -168,16 +171,25 @@ class Attempts:
         self._attempt = 0
         self._waited = 0.0
 
-    def delay(self, error: TogetherError, headers: Mapping[str, str] | None) -> float | None:
-        """Record a failed attempt (before any event) and say how long to wait.
+    def after(self, error: TogetherError, response: Response | None) -> float:
+        """Close a failed attempt's response and say how long to wait before the next one.
+
+        Called in the `except` clause of an attempt that failed before any event.
 
         Args:
             error: What the attempt ended with.
-            headers: The failed response's headers, if there was a response.
+            response: The failed response, if there was one.
 
         Returns:
-            Seconds to sleep before the next attempt, or None to raise `error`.
+            Seconds to sleep before the next attempt.
+
+        Raises:
+            TogetherError: `error` itself, when it must not be retried.
         """
+        headers = None
+        if response is not None:
+            headers = response.headers
+            response.close()
         delay = next_delay(
             error,
             attempt=self._attempt,
@@ -185,7 +197,8 @@ class Attempts:
             waited=self._waited,
             headers=headers,
         )
-        if delay is not None:
-            self._attempt += 1
-            self._waited += delay
+        if delay is None:
+            raise error
+        self._attempt += 1
+        self._waited += delay
         return delay

@@ -24,10 +24,9 @@ from langchain_together_stream._http import (
     READ_SIZE,
     Attempts,
     StreamRequest,
-    connection_error,
     is_event_stream,
     response_error,
-    timeout_error,
+    transport_error,
     wants_error_body,
 )
 from langchain_together_stream._sse import SSEEvent, iter_events
@@ -117,13 +116,7 @@ class SyncTransport:
                 first = next(events, None)
                 break
             except TogetherError as error:
-                headers = response.headers if response is not None else None
-                if response is not None:
-                    response.close()
-                delay = attempts.delay(error, headers)
-                if delay is None:
-                    raise
-                time.sleep(delay)
+                time.sleep(attempts.after(error, response))
         assert response is not None  # the loop only breaks after a successful post
         try:
             if first is not None:
@@ -173,7 +166,7 @@ def _mapped_errors() -> Iterator[None]:
     try:
         yield
     except (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError) as exc:
-        raise timeout_error(exc) from exc
+        raise transport_error(exc, timed_out=True) from exc
     except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema) as exc:
         msg = f"Invalid base_url: {exc}"
         raise TogetherConfigurationError(msg) from exc
@@ -182,4 +175,4 @@ def _mapped_errors() -> Iterator[None]:
         urllib3.exceptions.HTTPError,
         OSError,
     ) as exc:
-        raise connection_error(exc) from exc
+        raise transport_error(exc, timed_out=False) from exc
