@@ -117,19 +117,16 @@ class AsyncTransport:
             await pool.keeper.aclose()
 
     async def stream_events(self, request: StreamRequest) -> AsyncGenerator[SSEEvent, None]:
-        """Post the request and yield its events as they arrive.
-
-        Failures before the first event are retried with backoff (see `_retry`); after the
-        first event nothing is retried, because the caller already has part of the answer.
+        """`SyncTransport.stream_events` on the event loop, with the same retry rules.
 
         Args:
             request: What to send.
 
         Yields:
-            Each SSE event with data.
+            Each SSE event with data, as its bytes arrive.
 
         Raises:
-            TogetherError: A typed error for every failure.
+            TogetherError: A typed error for every failure; cancellation closes the response.
         """
         attempts = Attempts(request.max_retries)
         while True:

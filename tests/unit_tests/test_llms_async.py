@@ -2,7 +2,6 @@
 
 import asyncio
 import concurrent.futures
-import json
 import multiprocessing
 import pickle
 import threading
@@ -23,19 +22,10 @@ from langchain_together_stream import (
 )
 from tests.conftest import make_llm
 from tests.scripted_server import Reply, completion_chunk, sse_body, token_stream
+from tests.unit_tests.test_llms import _json_error
 
 TOKENS = ["Alan", " Turing", " was", " a", " mathematician", "."]
 KEY = "sk-test-SECRET-0123456789"
-
-
-def _json_error(status: int, kind: str, headers: list[tuple[str, str]] | None = None) -> Reply:
-    body = json.dumps({"id": "req-1", "error": {"message": "it went wrong", "type": kind}})
-    return Reply(
-        status=status,
-        headers=[("Content-Type", "application/json"), *(headers or [])],
-        body=[body.encode()],
-        framing="length",
-    )
 
 
 class Recorder(BaseCallbackHandler):
@@ -202,7 +192,7 @@ def test_break_and_aclose_close_the_connection(serve: Any) -> None:
     [(401, TogetherAPIError), (429, TogetherRateLimitError), (503, TogetherServerError)],
 )
 def test_status_errors_are_typed_and_reported_once(serve: Any, status: int, cls: type) -> None:
-    server = serve(_json_error(status, "some_type"))
+    server = serve(_json_error(status, "it went wrong", "some_type"))
     recorder = AsyncRecorder()
     with pytest.raises(cls) as info:
         asyncio.run(make_llm(server, max_retries=0).ainvoke("x", config={"callbacks": [recorder]}))
@@ -213,7 +203,7 @@ def test_status_errors_are_typed_and_reported_once(serve: Any, status: int, cls:
 
 def test_rate_limit_is_retried_then_succeeds(serve: Any) -> None:
     server = serve(
-        _json_error(429, "rate_limit_exceeded", [("Retry-After", "0.05")]),
+        _json_error(429, "slow down", "rate_limit_exceeded", [("Retry-After", "0.05")]),
         Reply(body=token_stream(TOKENS)),
     )
     assert asyncio.run(make_llm(server).ainvoke("x")) == "".join(TOKENS)
