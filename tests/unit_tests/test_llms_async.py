@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 import pytest
-from langchain_core.callbacks import AsyncCallbackHandler, BaseCallbackHandler
+from langchain_core.callbacks import AsyncCallbackHandler
 from langchain_core.prompts import PromptTemplate
 
 from langchain_together_stream import (
@@ -22,21 +22,10 @@ from langchain_together_stream import (
 )
 from tests.conftest import make_llm
 from tests.scripted_server import Reply, completion_chunk, sse_body, token_stream
-from tests.unit_tests.test_llms import _json_error
+from tests.unit_tests.test_llms import Recorder, _json_error
 
 TOKENS = ["Alan", " Turing", " was", " a", " mathematician", "."]
 KEY = "sk-test-SECRET-0123456789"
-
-
-class Recorder(BaseCallbackHandler):
-    def __init__(self) -> None:
-        self.events: list[Any] = []
-
-    def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
-        self.events.append(("token", token))
-
-    def on_llm_error(self, error: BaseException, **kwargs: Any) -> None:
-        self.events.append(("error", error))
 
 
 class AsyncRecorder(AsyncCallbackHandler):
