@@ -9,13 +9,15 @@ needed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+from collections.abc import AsyncGenerator, Generator, Iterable, Iterator
 from typing import Any
 
 from langchain_core.outputs import GenerationChunk
 
-from langchain_together_stream._wire import StreamChunk
-from langchain_together_stream.errors import TogetherStreamError
+from langchain_together_stream._sse import SSEEvent
+from langchain_together_stream._wire import DONE, StreamChunk, parse_chunk
+from langchain_together_stream.errors import TogetherError, TogetherStreamError
 
 
 class GenerationAssembler:
@@ -157,3 +159,78 @@ def aggregate(chunks: Iterable[GenerationChunk]) -> GenerationChunk:
     if tokens:
         info["logprobs"] = {"tokens": tokens, "token_logprobs": token_logprobs}
     return GenerationChunk(text="".join(texts), generation_info=info or None)
+
+
+class StreamReader:
+    """Turns one stream's SSE events into LangChain chunks, for the sync and async paths.
+
+    Both paths decide here what `[DONE]`, each event and the end of the body mean, and set
+    `partial_text` on a failure; they differ only in how they iterate.
+    """
+
+    __slots__ = ("_assembler", "_saw_done")
+
+    def __init__(self, assembler: GenerationAssembler) -> None:
+        """Read into `assembler`.
+
+        Args:
+            assembler: The stream's assembler.
+        """
+        self._assembler = assembler
+        self._saw_done = False
+
+    def chunks(
+        self, events: Generator[SSEEvent, None, None]
+    ) -> Generator[GenerationChunk, None, None]:
+        """The chunks of a sync event stream; closes `events` when done or left.
+
+        Args:
+            events: The transport's events.
+
+        Yields:
+            One chunk per token, then the final chunk with the metadata.
+        """
+        with self._partial_text_on_error(), contextlib.closing(events):
+            for event in events:
+                yield from self._take(event)
+            yield from self._end()
+
+    async def achunks(
+        self, events: AsyncGenerator[SSEEvent, None]
+    ) -> AsyncGenerator[GenerationChunk, None]:
+        """The chunks of an async event stream; closes `events` when done or left.
+
+        Args:
+            events: The transport's events.
+
+        Yields:
+            One chunk per token, then the final chunk with the metadata.
+        """
+        with self._partial_text_on_error():
+            async with contextlib.aclosing(events):
+                async for event in events:
+                    for chunk in self._take(event):
+                        yield chunk
+            for chunk in self._end():
+                yield chunk
+
+    def _take(self, event: SSEEvent) -> list[GenerationChunk]:
+        if self._saw_done:
+            # Reading on after [DONE] only drains the body, so the connection is reused.
+            return []
+        if event.data == DONE:
+            self._saw_done = True
+            return [self._assembler.finish(saw_done=True)]
+        chunk = self._assembler.add(parse_chunk(event.event, event.data))
+        return [chunk] if chunk is not None else []
+
+    def _end(self) -> list[GenerationChunk]:
+        return [] if self._saw_done else [self._assembler.finish(saw_done=False)]
+
+    @contextlib.contextmanager
+    def _partial_text_on_error(self) -> Iterator[None]:
+        try:
+            yield
+        except TogetherError as error:
+            error.partial_text = self._assembler.partial_text
+            raise

@@ -1,8 +1,10 @@
 """Bytes to Server-Sent Events; the only place that knows SSE framing.
 
-sseclient-py parses the fields of each event. In front of it, `frame_events` cuts the byte
-stream into complete events so that the result follows the WHATWG algorithm where sseclient-py
-alone does not, and so that a hostile server cannot grow memory without bound:
+`EventDecoder` is push-based, so the sync and async transports feed it whatever their HTTP
+client read and get back the events those bytes completed. sseclient-py parses the fields of
+each event. In front of it, the decoder cuts the byte stream into complete events so that the
+result follows the WHATWG algorithm where sseclient-py alone does not, and so that a hostile
+server cannot grow memory without bound:
 
 - CR, LF and CRLF all end lines, even when a CRLF is split across two reads (lines are
   normalised to LF before sseclient-py sees them);
@@ -30,6 +32,128 @@ class SSEEvent(NamedTuple):
     data: str
 
 
+class EventFramer:
+    r"""Regroups reads into runs of complete events with LF line endings.
+
+    Each `feed` returns the bytes up to and including the last blank line seen so far
+    (`b"\\n\\n"`), or `b""` while no event is complete.
+    """
+
+    __slots__ = ("_at_start", "_carry", "_max_event_bytes", "_pending")
+
+    def __init__(self, *, max_event_bytes: int) -> None:
+        """Start before the first byte of a stream.
+
+        Args:
+            max_event_bytes: The largest event accepted.
+        """
+        self._max_event_bytes = max_event_bytes
+        self._pending = b""  # LF-normalised bytes after the last blank line
+        self._carry = b""  # raw bytes not yet normalisable: a trailing CR, or a partial BOM
+        self._at_start = True
+
+    def feed(self, chunk: bytes) -> bytes:
+        """Take one read.
+
+        Args:
+            chunk: The next bytes of the body.
+
+        Returns:
+            Complete events, ending with a blank line, or `b""`.
+
+        Raises:
+            TogetherStreamError: An unfinished event grew past `max_event_bytes`.
+        """
+        raw = self._carry + chunk if self._carry else chunk
+        self._carry = b""
+        if self._at_start:
+            if len(raw) < len(_BOM) and _BOM.startswith(raw):
+                self._carry = raw
+                return b""
+            if raw.startswith(_BOM):
+                raw = raw[len(_BOM) :]
+            self._at_start = False
+        if b"\r" in raw:
+            if raw.endswith(b"\r"):
+                # It may be the first half of a CRLF split across reads.
+                self._carry = b"\r"
+                raw = raw[:-1]
+            raw = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        buffer = self._pending + raw if self._pending else raw
+        end = buffer.rfind(b"\n\n")
+        cut = end + 2 if end >= 0 else 0
+        if cut == len(buffer):
+            complete, self._pending = buffer, b""
+        else:
+            complete, self._pending = buffer[:cut], buffer[cut:]
+        if len(self._pending) > self._max_event_bytes:
+            msg = f"Together sent an event larger than {self._max_event_bytes} bytes."
+            raise TogetherStreamError(msg)
+        return complete
+
+    def end(self) -> bytes:
+        """Finish the stream: a last event closed by a trailing CR, or `b""`.
+
+        Returns:
+            The last complete event, if the final CR completed one.
+        """
+        if self._carry == b"\r" and (self._pending + b"\n").endswith(b"\n\n"):
+            return self._pending + b"\n"
+        return b""
+
+
+class EventDecoder:
+    """Push-based SSE decoder: feed it reads, get back the events they completed."""
+
+    __slots__ = ("_framer",)
+
+    def __init__(self, *, max_event_bytes: int) -> None:
+        """Start before the first byte of a stream.
+
+        Args:
+            max_event_bytes: The largest event accepted.
+        """
+        self._framer = EventFramer(max_event_bytes=max_event_bytes)
+
+    def feed(self, chunk: bytes) -> list[SSEEvent]:
+        """Take one read of any size.
+
+        Args:
+            chunk: The next bytes of the body.
+
+        Returns:
+            The events with data that these bytes completed, in order (comments and
+            data-less events are skipped).
+
+        Raises:
+            TogetherStreamError: An event is larger than `max_event_bytes` or not valid UTF-8.
+        """
+        return _parse(self._framer.feed(chunk))
+
+    def end(self) -> list[SSEEvent]:
+        """Finish the stream; an unterminated last event is discarded.
+
+        Returns:
+            The events completed by the end of the stream (at most one).
+
+        Raises:
+            TogetherStreamError: The last event is not valid UTF-8.
+        """
+        return _parse(self._framer.end())
+
+
+def _parse(block: bytes) -> list[SSEEvent]:
+    if not block:
+        return []
+    # The block holds only complete events, so a fresh parser per block sees every field
+    # of each event; the `id` and `retry` state it forgets between blocks is not used.
+    try:
+        return [SSEEvent(e.event, e.data) for e in SSEClient(iter((block,))).events()]
+    except UnicodeDecodeError as exc:
+        msg = f"Together sent bytes that are not valid UTF-8: {exc.object[exc.start : exc.end]!r}"
+        raise TogetherStreamError(msg) from None
+
+
 def iter_events(chunks: Iterable[bytes], *, max_event_bytes: int) -> Iterator[SSEEvent]:
     """Parse a byte stream into events, each as soon as its closing blank line arrives.
 
@@ -38,18 +162,15 @@ def iter_events(chunks: Iterable[bytes], *, max_event_bytes: int) -> Iterator[SS
         max_event_bytes: The largest event accepted.
 
     Yields:
-        Each event with data, in order (comments and data-less events are skipped).
+        Each event with data, in order.
 
     Raises:
         TogetherStreamError: An event is larger than `max_event_bytes` or not valid UTF-8.
     """
-    events = SSEClient(frame_events(chunks, max_event_bytes=max_event_bytes)).events()
-    try:
-        for event in events:
-            yield SSEEvent(event.event, event.data)
-    except UnicodeDecodeError as exc:
-        msg = f"Together sent bytes that are not valid UTF-8: {exc.object[exc.start : exc.end]!r}"
-        raise TogetherStreamError(msg) from None
+    decoder = EventDecoder(max_event_bytes=max_event_bytes)
+    for chunk in chunks:
+        yield from decoder.feed(chunk)
+    yield from decoder.end()
 
 
 def frame_events(chunks: Iterable[bytes], *, max_event_bytes: int) -> Iterator[bytes]:
@@ -65,33 +186,9 @@ def frame_events(chunks: Iterable[bytes], *, max_event_bytes: int) -> Iterator[b
     Raises:
         TogetherStreamError: An unfinished event grew past `max_event_bytes`.
     """
-    pending = b""  # LF-normalised bytes after the last blank line
-    carry = b""  # raw bytes not yet normalisable: a trailing CR, or a partial BOM
-    at_start = True
+    framer = EventFramer(max_event_bytes=max_event_bytes)
     for chunk in chunks:
-        raw = carry + chunk if carry else chunk
-        carry = b""
-        if at_start:
-            if len(raw) < len(_BOM) and _BOM.startswith(raw):
-                carry = raw
-                continue
-            if raw.startswith(_BOM):
-                raw = raw[len(_BOM) :]
-            at_start = False
-        if b"\r" in raw:
-            if raw.endswith(b"\r"):
-                # It may be the first half of a CRLF split across reads.
-                carry = b"\r"
-                raw = raw[:-1]
-            raw = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        buffer = pending + raw if pending else raw
-        end = buffer.rfind(b"\n\n")
-        cut = end + 2 if end >= 0 else 0
-        complete, pending = (buffer, b"") if cut == len(buffer) else (buffer[:cut], buffer[cut:])
-        if len(pending) > max_event_bytes:
-            msg = f"Together sent an event larger than {max_event_bytes} bytes."
-            raise TogetherStreamError(msg)
-        if complete:
+        if complete := framer.feed(chunk):
             yield complete
-    if carry == b"\r" and (pending + b"\n").endswith(b"\n\n"):
-        yield pending + b"\n"
+    if last := framer.end():
+        yield last

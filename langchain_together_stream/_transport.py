@@ -13,44 +13,24 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Generator, Iterator, Mapping
-from dataclasses import dataclass
-from typing import NoReturn
+from collections.abc import Generator, Iterator
 
 import requests
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 
-from langchain_together_stream._retry import next_delay, server_delay
-from langchain_together_stream._sse import SSEEvent, iter_events
-from langchain_together_stream._wire import parse_error_body
-from langchain_together_stream.errors import (
-    TogetherAPIError,
-    TogetherConfigurationError,
-    TogetherConnectionError,
-    TogetherError,
-    TogetherRateLimitError,
-    TogetherStreamError,
-    TogetherTimeoutError,
-    api_error_class,
+from langchain_together_stream._http import (
+    MAX_ERROR_BODY,
+    READ_SIZE,
+    Attempts,
+    StreamRequest,
+    is_event_stream,
+    response_error,
+    transport_error,
+    wants_error_body,
 )
-
-_READ_SIZE = 65536
-_MAX_ERROR_BODY = 65536
-
-
-@dataclass(frozen=True)
-class StreamRequest:
-    """Everything needed to post one streaming completion request."""
-
-    url: str
-    headers: Mapping[str, str]
-    body: bytes
-    api_key: str
-    connect_timeout: float
-    read_timeout: float
-    max_retries: int
-    max_event_bytes: int
+from langchain_together_stream._sse import SSEEvent, iter_events
+from langchain_together_stream.errors import TogetherConfigurationError, TogetherError
 
 
 class _BearerAuth(requests.auth.AuthBase):
@@ -126,7 +106,7 @@ class SyncTransport:
         Raises:
             TogetherError: A typed error for every failure.
         """
-        attempt, waited = 0, 0.0
+        attempts = Attempts(request.max_retries)
         while True:
             response: requests.Response | None = None
             try:
@@ -136,20 +116,7 @@ class SyncTransport:
                 first = next(events, None)
                 break
             except TogetherError as error:
-                headers = response.headers if response is not None else None
-                if response is not None:
-                    response.close()
-                delay = next_delay(
-                    error,
-                    attempt=attempt,
-                    max_retries=request.max_retries,
-                    waited=waited,
-                    headers=headers,
-                )
-                if delay is None:
-                    raise
-                time.sleep(delay)
-                attempt, waited = attempt + 1, waited + delay
+                time.sleep(attempts.after(error, response))
         assert response is not None  # the loop only breaks after a successful post
         try:
             if first is not None:
@@ -176,68 +143,21 @@ class SyncTransport:
     def _read(response: requests.Response) -> Iterator[bytes]:
         read1 = response.raw.read1
         with _mapped_errors():
-            while chunk := read1(_READ_SIZE):
+            while chunk := read1(READ_SIZE):
                 yield chunk
 
 
 def _check_response(response: requests.Response) -> None:
-    status = response.status_code
-    if 300 <= status < 400:  # noqa: PLR2004
-        location = response.headers.get("location", "?")
-        message = (
-            f"Together answered with a redirect to {location}; it is not followed, so the "
-            "API key never goes to another address. Check base_url."
-        )
-        raise TogetherAPIError(message, status_code=status, request_id=_request_id(response))
-    if status >= 400:  # noqa: PLR2004
-        _raise_for_status(response)
-    content_type = response.headers.get("content-type", "")
-    if not content_type.lower().lstrip().startswith("text/event-stream"):
-        body = _read_error_body(response)
-        info = parse_error_body(body, fallback="")
-        detail = f": {info.message}" if info.message else ""
-        message = (
-            f"Together answered {status} with Content-Type {content_type or 'none'!r} instead "
-            f"of a text/event-stream{detail}"
-        )
-        raise TogetherStreamError(
-            message, error_type=info.type, request_id=info.request_id or _request_id(response)
-        )
-
-
-def _raise_for_status(response: requests.Response) -> NoReturn:
-    status = response.status_code
-    fallback = f"{status} {response.reason or 'error'}".strip()
-    info = parse_error_body(_read_error_body(response), fallback=fallback)
-    error_class = api_error_class(status)
-    request_id = info.request_id or _request_id(response)
-    if error_class is TogetherRateLimitError:
-        raise TogetherRateLimitError(
-            info.message,
-            status_code=status,
-            error_type=info.type,
-            error_code=info.code,
-            request_id=request_id,
-            retry_after=server_delay(response.headers),
-        )
-    raise error_class(
-        info.message,
-        status_code=status,
-        error_type=info.type,
-        error_code=info.code,
-        request_id=request_id,
-    )
+    status, headers = response.status_code, response.headers
+    if not is_event_stream(status, headers):
+        body = _read_error_body(response) if wants_error_body(status) else b""
+        raise response_error(status, response.reason, headers, body)
 
 
 def _read_error_body(response: requests.Response) -> bytes:
     with contextlib.suppress(TogetherError), _mapped_errors():
-        return response.raw.read(_MAX_ERROR_BODY) or b""
+        return response.raw.read(MAX_ERROR_BODY) or b""
     return b""
-
-
-def _request_id(response: requests.Response) -> str | None:
-    headers = response.headers
-    return headers.get("x-request-id") or headers.get("cf-ray") or None
 
 
 @contextlib.contextmanager
@@ -246,8 +166,7 @@ def _mapped_errors() -> Iterator[None]:
     try:
         yield
     except (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError) as exc:
-        msg = f"Timed out talking to Together: {_describe(exc)}"
-        raise TogetherTimeoutError(msg) from exc
+        raise transport_error(exc, timed_out=True) from exc
     except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema) as exc:
         msg = f"Invalid base_url: {exc}"
         raise TogetherConfigurationError(msg) from exc
@@ -256,9 +175,4 @@ def _mapped_errors() -> Iterator[None]:
         urllib3.exceptions.HTTPError,
         OSError,
     ) as exc:
-        msg = f"The connection to Together failed: {_describe(exc)}"
-        raise TogetherConnectionError(msg) from exc
-
-
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        raise transport_error(exc, timed_out=False) from exc

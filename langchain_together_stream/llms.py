@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping
+from contextlib import aclosing, closing
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import LangSmithParams
 from langchain_core.language_models.llms import LLM
 from langchain_core.outputs import Generation, GenerationChunk, LLMResult
@@ -15,12 +17,13 @@ from langchain_core.utils import from_env, secret_from_env
 from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, model_validator
 from typing_extensions import Self
 
-from langchain_together_stream._chunks import GenerationAssembler, aggregate
+from langchain_together_stream._async_transport import AsyncTransport
+from langchain_together_stream._chunks import GenerationAssembler, StreamReader, aggregate
+from langchain_together_stream._http import StreamRequest
 from langchain_together_stream._net import is_loopback
-from langchain_together_stream._transport import StreamRequest, SyncTransport
+from langchain_together_stream._transport import SyncTransport
 from langchain_together_stream._version import __version__
-from langchain_together_stream._wire import DONE, parse_chunk
-from langchain_together_stream.errors import TogetherConfigurationError, TogetherError
+from langchain_together_stream.errors import TogetherConfigurationError
 
 DEFAULT_BASE_URL = "https://api.together.xyz/v1"
 USER_AGENT = f"langchain-together-stream/{__version__}"
@@ -186,10 +189,14 @@ class TogetherLLM(LLM):
     """The largest single event accepted from the server; bounds memory on a bad stream."""
     allow_insecure_http: bool = False
     """Allow an `http://` `base_url` on a host other than loopback (the key travels in clear)."""
+    max_connections: int = Field(default=1000, gt=0)
+    """Most connections the async pool opens at once per event loop; more concurrent async
+    calls wait for a free one. Large by default so hundreds of streams never queue."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, validate_assignment=True)
 
     _transport: SyncTransport = PrivateAttr(default_factory=SyncTransport)
+    _async_transport: AsyncTransport = PrivateAttr(default_factory=AsyncTransport)
 
     @model_validator(mode="after")
     def _check_settings(self) -> Self:
@@ -290,7 +297,20 @@ class TogetherLLM(LLM):
             read_timeout=read_timeout,
             max_retries=self.max_retries,
             max_event_bytes=self.max_event_bytes,
+            max_connections=self.max_connections,
         )
+
+    def _reader(self, kwargs: Mapping[str, Any]) -> StreamReader:
+        logprobs = bool(kwargs.get("logprobs", self.logprobs))
+        return StreamReader(GenerationAssembler(model=self.model, with_logprobs=logprobs))
+
+    async def aclose(self) -> None:
+        """Close the running event loop's connection pool.
+
+        Optional: `asyncio.run` closes each loop's pool when the loop shuts down. The next
+        async call opens a new pool.
+        """
+        await self._async_transport.aclose()
 
     def _stream(
         self,
@@ -315,34 +335,43 @@ class TogetherLLM(LLM):
             TogetherError: A typed error, with `partial_text` set to the text streamed before it.
         """
         request = self._stream_request(prompt, stop, kwargs)
-        assembler = GenerationAssembler(
-            model=self.model, with_logprobs=bool(kwargs.get("logprobs", self.logprobs))
-        )
-        events = self._transport.stream_events(request)
-        on_token = run_manager.on_llm_new_token if run_manager is not None else None
-        try:
-            saw_done = False
-            for event in events:
-                if event.data == DONE:
-                    saw_done = True
-                    break
-                chunk = assembler.add(parse_chunk(event.event, event.data))
-                if chunk is not None:
-                    if on_token is not None:
-                        on_token(chunk.text, chunk=chunk)
-                    yield chunk
-            final = assembler.finish(saw_done=saw_done)
-            if on_token is not None:
-                on_token(final.text, chunk=final)
-            yield final
-            if saw_done:
-                # Reading the body to its end returns the connection to the pool.
-                next(events, None)
-        except TogetherError as error:
-            error.partial_text = assembler.partial_text
-            raise
-        finally:
-            events.close()
+        chunks = self._reader(kwargs).chunks(self._transport.stream_events(request))
+        with closing(chunks):
+            for chunk in chunks:
+                if run_manager is not None:
+                    run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                yield chunk
+
+    async def _astream(
+        self,
+        prompt: str,
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[GenerationChunk]:
+        """Stream one completion on the event loop, awaiting `on_llm_new_token` before each yield.
+
+        Cancelling the task, breaking out or calling `aclose()` closes the connection at once.
+
+        Args:
+            prompt: The prompt.
+            stop: Stop sequences for this call (replace the `stop` field).
+            run_manager: LangChain's async callback manager for this run.
+            **kwargs: Further request parameters for this call.
+
+        Yields:
+            One chunk per token as it arrives; the last carries the metadata, as `_stream`.
+
+        Raises:
+            TogetherError: A typed error, with `partial_text` set to the text streamed before it.
+        """
+        request = self._stream_request(prompt, stop, kwargs)
+        chunks = self._reader(kwargs).achunks(self._async_transport.stream_events(request))
+        async with aclosing(chunks):
+            async for chunk in chunks:
+                if run_manager is not None:
+                    await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                yield chunk
 
     def _call(
         self,
@@ -387,6 +416,75 @@ class TogetherLLM(LLM):
             aggregate(self._stream(prompt, stop, run_manager, **kwargs)) for prompt in prompts
         ]
         return _llm_result(generations, model=self.model)
+
+    async def _acall(
+        self,
+        prompt: str,
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> str:
+        """Stream one completion on the event loop and return its text.
+
+        Args:
+            prompt: The prompt.
+            stop: Stop sequences for this call.
+            run_manager: LangChain's async callback manager for this run.
+            **kwargs: Further request parameters for this call.
+
+        Returns:
+            The generated text.
+        """
+        return (await self._acollect(prompt, stop, run_manager, kwargs)).text
+
+    async def _agenerate(
+        self,
+        prompts: list[str],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> LLMResult:
+        """Stream every prompt's completion concurrently and collect text, metadata and usage.
+
+        Args:
+            prompts: The prompts.
+            stop: Stop sequences for this call.
+            run_manager: LangChain's async callback manager for this run.
+            **kwargs: Further request parameters for this call.
+
+        Returns:
+            The same result as `_generate`: one generation per prompt, in order.
+        """
+        generations = await _gather_or_cancel(
+            [self._acollect(prompt, stop, run_manager, kwargs) for prompt in prompts]
+        )
+        return _llm_result(generations, model=self.model)
+
+    async def _acollect(
+        self,
+        prompt: str,
+        stop: list[str] | None,
+        run_manager: AsyncCallbackManagerForLLMRun | None,
+        kwargs: Mapping[str, Any],
+    ) -> GenerationChunk:
+        return aggregate(
+            [chunk async for chunk in self._astream(prompt, stop, run_manager, **kwargs)]
+        )
+
+
+async def _gather_or_cancel(
+    awaitables: list[Awaitable[GenerationChunk]],
+) -> list[GenerationChunk]:
+    # On the first failure the other streams are cancelled, closing their connections,
+    # instead of running on unobserved as plain `gather` would leave them.
+    tasks = [asyncio.ensure_future(awaitable) for awaitable in awaitables]
+    try:
+        return await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 def _llm_result(chunks: list[GenerationChunk], *, model: str) -> LLMResult:

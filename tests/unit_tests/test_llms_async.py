@@ -1,0 +1,367 @@
+"""The native async path over real loopback sockets: parity with sync, cancellation, scale."""
+
+import asyncio
+import concurrent.futures
+import multiprocessing
+import pickle
+import threading
+import time
+from typing import Any
+
+import pytest
+from langchain_core.callbacks import AsyncCallbackHandler
+from langchain_core.prompts import PromptTemplate
+
+from langchain_together_stream import (
+    TogetherAPIError,
+    TogetherLLM,
+    TogetherRateLimitError,
+    TogetherServerError,
+    TogetherStreamError,
+    TogetherTimeoutError,
+)
+from tests.conftest import make_llm
+from tests.scripted_server import Reply, completion_chunk, sse_body, token_stream
+from tests.unit_tests.test_llms import Recorder, _json_error
+
+TOKENS = ["Alan", " Turing", " was", " a", " mathematician", "."]
+KEY = "sk-test-SECRET-0123456789"
+
+
+class AsyncRecorder(AsyncCallbackHandler):
+    def __init__(self) -> None:
+        self.events: list[Any] = []
+
+    async def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
+        self.events.append(("token", token))
+
+    async def on_llm_error(self, error: BaseException, **kwargs: Any) -> None:
+        self.events.append(("error", error))
+
+
+def _paused_after_two_tokens() -> Reply:
+    return Reply(
+        body=[
+            *sse_body(completion_chunk("a"), completion_chunk("b"), done=False),
+            10.0,
+            *token_stream(["c"]),
+        ]
+    )
+
+
+# --- parity with the sync path -----------------------------------------------------------
+
+
+def test_results_and_metadata_match_the_sync_path(serve: Any) -> None:
+    server = serve(Reply(body=token_stream(TOKENS)))
+    llm = make_llm(server)
+    sync_chunks = list(llm._stream("x"))
+    sync_result = llm.generate(["x", "y"])
+
+    async def main() -> tuple[Any, ...]:
+        chunks = [chunk async for chunk in llm._astream("x")]
+        tokens = [token async for token in llm.astream("x")]
+        text = await llm.ainvoke("x")
+        result = await llm.agenerate(["x", "y"])
+        batch = await llm.abatch(["x"] * 6, config={"max_concurrency": 3})
+        return chunks, tokens, text, result, batch
+
+    chunks, tokens, text, result, batch = asyncio.run(main())
+    assert chunks == sync_chunks
+    assert tokens == TOKENS
+    assert text == "".join(TOKENS) == llm.invoke("x")
+    assert result.generations == sync_result.generations
+    assert result.llm_output == sync_result.llm_output
+    assert batch == llm.batch(["x"] * 6, config={"max_concurrency": 3})
+    assert server.seen[-1].json["stream"] is True
+
+
+def test_same_headers_as_sync_and_no_redirects(serve: Any) -> None:
+    server = serve(Reply(body=token_stream(TOKENS)))
+    llm = make_llm(server)
+    llm.invoke("x")
+    asyncio.run(llm.ainvoke("x"))
+    sync_seen, async_seen = server.seen
+    for name in ("accept", "user-agent", "authorization", "content-type", "accept-encoding"):
+        assert async_seen.headers[name] == sync_seen.headers[name], name
+    assert async_seen.headers["authorization"] == f"Bearer {KEY}"
+    assert async_seen.json == sync_seen.json
+
+    redirect = serve(
+        Reply(status=307, headers=[("Location", "http://127.0.0.1:9/x")], framing="length")
+    )
+    with pytest.raises(TogetherAPIError, match="redirect") as info:
+        asyncio.run(make_llm(redirect).ainvoke("x"))
+    assert info.value.status_code == 307
+    assert len(redirect.seen) == 1
+
+
+@pytest.mark.parametrize("handler", [Recorder, AsyncRecorder])
+def test_callbacks_fire_before_each_yield(serve: Any, handler: type) -> None:
+    server = serve(Reply(body=token_stream(TOKENS)))
+    recorder = handler()
+
+    async def main() -> None:
+        seen = 0
+        async for token in make_llm(server).astream("x", config={"callbacks": [recorder]}):
+            seen += 1
+            tokens = [event[1] for event in recorder.events if event[0] == "token"]
+            assert tokens[-1] == token
+            assert len([t for t in tokens if t]) == seen
+
+    asyncio.run(main())
+    assert [e[1] for e in recorder.events if e[0] == "token" and e[1]] == TOKENS
+
+
+def test_astream_events_shows_each_token(serve: Any) -> None:
+    server = serve(Reply(body=token_stream(TOKENS)))
+    chain = PromptTemplate.from_template("{q}") | make_llm(server)
+
+    async def main() -> list[str]:
+        return [
+            event["data"]["chunk"].text
+            async for event in chain.astream_events({"q": "x"}, version="v2")
+            if event["event"] == "on_llm_stream"
+        ]
+
+    assert [token for token in asyncio.run(main()) if token] == TOKENS
+
+
+# --- cancellation ----------------------------------------------------------------------------
+
+
+def test_cancelling_the_task_closes_the_connection(serve: Any) -> None:
+    server = serve(_paused_after_two_tokens())
+    got: list[str] = []
+
+    async def consume() -> None:
+        async for token in make_llm(server).astream("x"):
+            got.append(token)  # noqa: PERF401 -- the list is read while streaming
+
+    async def main() -> float | None:
+        task = asyncio.create_task(consume())
+        while len(got) < 2:
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        # The server pauses 10 s; it sees the hang-up long before that.
+        return await asyncio.to_thread(server.wait_disconnect, timeout=2.0)
+
+    assert asyncio.run(asyncio.wait_for(main(), 8)) is not None
+    assert got == ["a", "b"]
+
+
+def test_break_and_aclose_close_the_connection(serve: Any) -> None:
+    server = serve(_paused_after_two_tokens())
+    llm = make_llm(server)
+
+    async def leave_by_break() -> float | None:
+        async for token in llm.astream("x"):
+            assert token == "a"
+            break
+        return await asyncio.to_thread(server.wait_disconnect, timeout=2.0)
+
+    async def leave_by_aclose() -> float | None:
+        tokens = llm.astream("x")
+        assert await anext(tokens) == "a"
+        await tokens.aclose()
+        return await asyncio.to_thread(server.wait_disconnect, timeout=2.0)
+
+    assert asyncio.run(leave_by_break()) is not None
+    assert asyncio.run(leave_by_aclose()) is not None
+    assert len(server.seen) == 2
+
+
+# --- failures --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "cls"),
+    [(401, TogetherAPIError), (429, TogetherRateLimitError), (503, TogetherServerError)],
+)
+def test_status_errors_are_typed_and_reported_once(serve: Any, status: int, cls: type) -> None:
+    server = serve(_json_error(status, "it went wrong", "some_type"))
+    recorder = AsyncRecorder()
+    with pytest.raises(cls) as info:
+        asyncio.run(make_llm(server, max_retries=0).ainvoke("x", config={"callbacks": [recorder]}))
+    assert (info.value.status_code, info.value.request_id) == (status, "req-1")
+    assert info.value.partial_text == ""
+    assert [e[0] for e in recorder.events].count("error") == 1
+
+
+def test_rate_limit_is_retried_then_succeeds(serve: Any) -> None:
+    server = serve(
+        _json_error(429, "slow down", "rate_limit_exceeded", [("Retry-After", "0.05")]),
+        Reply(body=token_stream(TOKENS)),
+    )
+    assert asyncio.run(make_llm(server).ainvoke("x")) == "".join(TOKENS)
+    assert len(server.seen) == 2
+
+
+def test_error_mid_stream_keeps_partial_text_and_is_not_retried(serve: Any) -> None:
+    body = [
+        *sse_body(completion_chunk("Hel"), completion_chunk("lo"), done=False),
+        b'data: {"error": {"message": "engine crashed", "type": "server_error"}}\n\n',
+    ]
+    server = serve(Reply(body=body), Reply(body=token_stream(TOKENS)))
+    recorder = Recorder()
+
+    async def main() -> list[str]:
+        got = []
+        async for token in make_llm(server, max_retries=3).astream(
+            "x", config={"callbacks": [recorder]}
+        ):
+            got.append(token)  # noqa: PERF401 -- the list is read while streaming
+        return got
+
+    with pytest.raises(TogetherStreamError, match="engine crashed") as info:
+        asyncio.run(main())
+    assert info.value.partial_text == "Hello"
+    assert len(server.seen) == 1
+    assert [e[0] for e in recorder.events].count("error") == 1
+
+
+def test_truncated_stream_keeps_partial_text(serve: Any) -> None:
+    server = serve(Reply(body=sse_body(completion_chunk("Hal"), completion_chunk("f"), done=False)))
+    with pytest.raises(TogetherStreamError, match="without \\[DONE\\]") as info:
+        asyncio.run(make_llm(server).ainvoke("x"))
+    assert info.value.partial_text == "Half"
+
+
+def test_stalls_time_out_before_and_after_the_first_token(serve: Any) -> None:
+    server = serve(
+        Reply(body=[*sse_body(completion_chunk("par"), completion_chunk("tial"), done=False), 30.0])
+    )
+    with pytest.raises(TogetherTimeoutError) as info:
+        asyncio.run(make_llm(server, timeout=(2.0, 0.3), max_retries=3).ainvoke("x"))
+    assert info.value.partial_text == "partial"
+    assert len(server.seen) == 1
+
+    silent = serve(Reply(body=[30.0]))
+    with pytest.raises(TogetherTimeoutError):
+        asyncio.run(make_llm(silent, timeout=(2.0, 0.2), max_retries=1).ainvoke("x"))
+    assert len(silent.seen) == 2
+
+
+def test_split_utf8_and_non_sse_answers(serve: Any) -> None:
+    tokens = ["日本", "語", " 🎉"]
+    wire = b"".join(part for part in token_stream(tokens) if isinstance(part, bytes))
+    server = serve(Reply(body=[wire[i : i + 1] for i in range(len(wire))]))
+
+    async def main() -> list[str]:
+        return [token async for token in make_llm(server).astream("x")]
+
+    assert asyncio.run(main()) == tokens
+    plain = serve(
+        Reply(headers=[("Content-Type", "application/json")], body=[b"{}"], framing="length")
+    )
+    with pytest.raises(TogetherStreamError, match="application/json"):
+        asyncio.run(make_llm(plain).ainvoke("x"))
+
+
+# --- scale, loops, threads, processes -------------------------------------------------------
+
+
+async def _serve_tokens(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """A tiny keep-alive asyncio server: every request gets the TOKENS stream, 10 ms apart."""
+    try:
+        while True:
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except asyncio.IncompleteReadError:
+                return
+            length = next(
+                int(line.split(b":")[1])
+                for line in head.lower().split(b"\r\n")
+                if line.startswith(b"content-length:")
+            )
+            await reader.readexactly(length)
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n"
+            )
+            for part in token_stream(TOKENS):
+                assert isinstance(part, bytes)
+                writer.write(b"%x\r\n%s\r\n" % (len(part), part))
+                await writer.drain()
+                await asyncio.sleep(0.01)
+            writer.write(b"0\r\n\r\n")
+            await writer.drain()
+    finally:
+        writer.close()
+
+
+def test_500_concurrent_streams_on_one_loop_use_few_threads() -> None:
+    async def main() -> tuple[list[str], int, float]:
+        server = await asyncio.start_server(_serve_tokens, "127.0.0.1", 0, backlog=1024)
+        port = server.sockets[0].getsockname()[1]
+        llm = TogetherLLM(model="m", api_key=KEY, base_url=f"http://127.0.0.1:{port}/v1")
+        most_threads = threading.active_count()
+
+        async def one() -> str:
+            nonlocal most_threads
+            parts = []
+            async for token in llm.astream("x"):
+                parts.append(token)
+                most_threads = max(most_threads, threading.active_count())
+            return "".join(parts)
+
+        started = time.monotonic()
+        texts = await asyncio.wait_for(asyncio.gather(*(one() for _ in range(500))), 20)
+        elapsed = time.monotonic() - started
+        await llm.aclose()
+        server.close()
+        await server.wait_closed()
+        return texts, most_threads, elapsed
+
+    texts, most_threads, elapsed = asyncio.run(main())
+    assert texts == ["".join(TOKENS)] * 500
+    assert most_threads < 16
+    assert elapsed < 20
+
+
+def test_one_instance_from_two_loops_in_two_threads(serve: Any) -> None:
+    server = serve(Reply(body=token_stream(TOKENS)))
+    llm = make_llm(server)
+    results: list[list[str]] = []
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        async def main() -> list[str]:
+            return await llm.abatch(["x"] * 4)
+
+        try:
+            results.append(asyncio.run(main()))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=20)
+    assert errors == []
+    assert results == [["".join(TOKENS)] * 4] * 2
+
+
+def _stream_in_worker(payload: bytes) -> str:
+    llm = pickle.loads(payload)
+
+    async def main() -> str:
+        return "".join([token async for token in llm.astream("x")])
+
+    return asyncio.run(main())
+
+
+@pytest.mark.parametrize("method", ["spawn", "fork"])
+def test_pickled_instance_streams_in_a_worker_process(serve: Any, method: str) -> None:
+    if method not in multiprocessing.get_all_start_methods():
+        pytest.skip(f"no {method} on this platform")
+    server = serve(Reply(body=token_stream(TOKENS)))
+    llm = make_llm(server)
+    assert asyncio.run(llm.ainvoke("x")) == "".join(TOKENS)  # the parent has used its pool
+    payload = pickle.dumps(llm)
+    context = multiprocessing.get_context(method)
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
+        assert pool.submit(_stream_in_worker, payload).result(timeout=60) == "".join(TOKENS)
