@@ -8,7 +8,7 @@ mean, so both paths raise the same typed errors for the same answers.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from langchain_together_stream._retry import next_delay, server_delay
@@ -36,7 +36,8 @@ class StreamRequest:
     url: str
     headers: Mapping[str, str]
     body: bytes
-    api_key: str
+    # Error reporters (Sentry, rich, pytest --showlocals) print locals: keep the key out.
+    api_key: str = field(repr=False)
     connect_timeout: float
     read_timeout: float
     max_retries: int

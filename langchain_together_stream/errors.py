@@ -20,6 +20,8 @@ Errors also subclass the built-in they resemble, as `requests` does, so existing
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "TogetherAPIError",
     "TogetherAuthenticationError",
@@ -52,6 +54,14 @@ class TogetherError(Exception):
         super().__init__(message)
         self.message = message
         self.partial_text = partial_text
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle by attributes, so errors with keyword-only arguments cross process pools.
+
+        `BaseException` pickles `args` only and calls `cls(*args)` on load, which fails for
+        every subclass that requires a keyword argument (`status_code`).
+        """
+        return (_restore, (type(self), self.__dict__.copy()))
 
 
 class TogetherConfigurationError(TogetherError):
@@ -202,6 +212,13 @@ _STATUS_CLASSES: dict[int, type[TogetherAPIError]] = {
     422: TogetherBadRequestError,
     429: TogetherRateLimitError,
 }
+
+
+def _restore(cls: type[TogetherError], state: dict[str, Any]) -> TogetherError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, state.get("message", ""))
+    error.__dict__.update(state)
+    return error
 
 
 def api_error_class(status_code: int) -> type[TogetherAPIError]:

@@ -14,7 +14,15 @@ from langchain_core.language_models import LangSmithParams
 from langchain_core.language_models.llms import LLM
 from langchain_core.outputs import Generation, GenerationChunk, LLMResult
 from langchain_core.utils import from_env, secret_from_env
-from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, model_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from typing_extensions import Self
 
 from langchain_together_stream._async_transport import AsyncTransport
@@ -141,6 +149,9 @@ class TogetherLLM(LLM):
         default_factory=secret_from_env("TOGETHER_API_KEY", default=None)
     )
     """Together API key. Read from `TOGETHER_API_KEY` when not given."""
+    allow_insecure_http: bool = False
+    """Allow an `http://` `base_url` on a host other than loopback (the key travels in clear).
+    Declared before `base_url` so that the URL's check can see it."""
     base_url: str = Field(default_factory=from_env("TOGETHER_BASE_URL", default=DEFAULT_BASE_URL))
     """API root; requests go to `{base_url}/{endpoint}`. Read from `TOGETHER_BASE_URL`."""
     endpoint: Literal["completions", "inference"] = "completions"
@@ -187,8 +198,6 @@ class TogetherLLM(LLM):
     """Retries on connection errors, timeouts, 429 and 5xx, only before the first token."""
     max_event_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
     """The largest single event accepted from the server; bounds memory on a bad stream."""
-    allow_insecure_http: bool = False
-    """Allow an `http://` `base_url` on a host other than loopback (the key travels in clear)."""
     max_connections: int = Field(default=1000, gt=0)
     """Most connections the async pool opens at once per event loop; more concurrent async
     calls wait for a free one. Large by default so hundreds of streams never queue."""
@@ -197,6 +206,14 @@ class TogetherLLM(LLM):
 
     _transport: SyncTransport = PrivateAttr(default_factory=SyncTransport)
     _async_transport: AsyncTransport = PrivateAttr(default_factory=AsyncTransport)
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_new_base_url(cls, base_url: str, info: ValidationInfo) -> str:
+        # A field validator runs before the value is stored, so a refused assignment
+        # (`llm.base_url = "http://elsewhere"`) leaves the old, safe value in place.
+        _check_base_url(base_url, allow_insecure_http=info.data.get("allow_insecure_http", False))
+        return base_url
 
     @model_validator(mode="after")
     def _check_settings(self) -> Self:
@@ -262,6 +279,8 @@ class TogetherLLM(LLM):
     def _stream_request(
         self, prompt: str, stop: list[str] | None, kwargs: Mapping[str, Any]
     ) -> StreamRequest:
+        # Settings can change after construction; the key leaves only for a URL checked now.
+        _check_base_url(self.base_url, allow_insecure_http=self.allow_insecure_http)
         payload: dict[str, Any] = {"model": self.model, "prompt": prompt}
         payload.update(self._default_params)
         payload.update(kwargs)
