@@ -165,14 +165,21 @@ def _mapped_errors() -> Iterator[None]:
     """Translate every requests/urllib3/socket failure into the package's own errors."""
     try:
         yield
-    except (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError) as exc:
-        raise transport_error(exc, timed_out=True) from exc
-    except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema) as exc:
-        msg = f"Invalid base_url: {exc}"
-        raise TogetherConfigurationError(msg) from exc
-    except (
-        requests.RequestException,
-        urllib3.exceptions.HTTPError,
-        OSError,
-    ) as exc:
-        raise transport_error(exc, timed_out=False) from exc
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+        _redact_request(exc)
+        raise _mapped(exc) from exc
+
+
+def _mapped(exc: Exception) -> TogetherError:
+    if isinstance(exc, (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)):
+        return transport_error(exc, timed_out=True)
+    if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema)):
+        return TogetherConfigurationError(f"Invalid base_url: {exc}")
+    return transport_error(exc, timed_out=False)
+
+
+def _redact_request(exc: Exception) -> None:
+    """Blank the key in the request a requests exception keeps, since it becomes our cause."""
+    headers = getattr(getattr(exc, "request", None), "headers", None)
+    if headers is not None and "Authorization" in headers:
+        headers["Authorization"] = "Bearer [redacted]"

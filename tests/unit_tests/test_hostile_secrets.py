@@ -3,9 +3,8 @@ loopback, and never into reprs, logs, tracing, serialisation or errors.
 
 What a pickle holds: the key, once, as the `SecretStr` field's value (pickling an LLM is how
 LangChain ships it to worker processes, so it must survive). No live connection or request
-is pickled. Exceptions keep requests' own exception in `__cause__`, whose `.request` is the
-prepared request with its `Authorization` header: reachable by code that digs for it, never
-printed by `str`, `repr`, `traceback` or logging.
+is pickled. Exceptions keep requests' own exception in `__cause__`; the prepared request it
+carries has its `Authorization` header blanked before it is chained.
 """
 
 from __future__ import annotations
@@ -50,6 +49,9 @@ def _texts_of(error: BaseException) -> list[str]:
     texts = ["".join(traceback.format_exception(error))]
     for link in _chain(error):
         texts += [str(link), repr(link), repr(link.args), repr(getattr(link, "__dict__", {}))]
+        request = getattr(link, "request", None)
+        if request is not None:  # requests' exceptions keep the prepared request
+            texts.append(repr(dict(getattr(request, "headers", {}))))
     return texts
 
 
