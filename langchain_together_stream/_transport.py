@@ -50,27 +50,22 @@ class _BearerAuth(requests.auth.AuthBase):
 class SyncTransport:
     """A lazily created, fork-aware connection pool; pickles as an empty pool."""
 
-    def __init__(self, *, pool_size: int = 10) -> None:
-        """Create the transport; no connection is made until the first request.
-
-        Args:
-            pool_size: How many idle connections to keep for reuse.
-        """
-        self._pool_size = pool_size
+    def __init__(self) -> None:
+        """Create the transport; no connection is made until the first request."""
         self._lock = threading.Lock()
         self._session: requests.Session | None = None
         self._pid = os.getpid()
 
-    def __reduce__(self) -> tuple[type[SyncTransport], tuple[()], dict[str, int]]:
-        """Pickle the settings, never the live connections."""
-        return (SyncTransport, (), {"_pool_size": self._pool_size})
+    def __reduce__(self) -> tuple[type[SyncTransport], tuple[()]]:
+        """Pickle an empty pool, never the live connections."""
+        return (SyncTransport, ())
 
-    def __setstate__(self, state: dict[str, int]) -> None:
-        """Restore the settings after unpickling."""
-        self._pool_size = state["_pool_size"]
-
-    def session(self) -> requests.Session:
+    def session(self, max_connections: int) -> requests.Session:
         """The pool, created on first use and again in a forked child.
+
+        Args:
+            max_connections: How many connections the pool keeps for reuse (threads beyond
+                it still connect, but their connections are not kept).
 
         Returns:
             The session for this process.
@@ -78,7 +73,7 @@ class SyncTransport:
         with self._lock:
             if self._session is None or self._pid != os.getpid():
                 session = requests.Session()
-                adapter = HTTPAdapter(pool_connections=1, pool_maxsize=self._pool_size)
+                adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max_connections)
                 session.mount("https://", adapter)
                 session.mount("http://", adapter)
                 self._session, self._pid = session, os.getpid()
@@ -129,7 +124,7 @@ class SyncTransport:
 
     def _post(self, request: StreamRequest) -> requests.Response:
         with _mapped_errors():
-            return self.session().post(
+            return self.session(request.max_connections).post(
                 request.url,
                 data=request.body,
                 headers=dict(request.headers),

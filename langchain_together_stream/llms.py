@@ -199,8 +199,9 @@ class TogetherLLM(LLM):
     max_event_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
     """The largest single event accepted from the server; bounds memory on a bad stream."""
     max_connections: int = Field(default=1000, gt=0)
-    """Most connections the async pool opens at once per event loop; more concurrent async
-    calls wait for a free one. Large by default so hundreds of streams never queue."""
+    """Connection pool size: the most connections the async pool opens at once per event
+    loop (more concurrent async calls wait for a free one), and the most the sync pool keeps
+    for reuse across threads. Large by default so hundreds of streams never queue."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, validate_assignment=True)
 

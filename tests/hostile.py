@@ -44,7 +44,7 @@ class Counter(BaseCallbackHandler):
 
 def checked_out(llm: TogetherLLM) -> int:
     """Connections of `llm`'s pool that are taken and not given back (0 when none leaked)."""
-    adapter = llm._transport.session().get_adapter("http://127.0.0.1")
+    adapter = llm._transport.session(llm.max_connections).get_adapter("http://127.0.0.1")
     pools = adapter.poolmanager.pools  # type: ignore[attr-defined]
     total = 0
     for key in pools.keys():  # noqa: SIM118 (the container refuses plain iteration)

@@ -365,3 +365,31 @@ def test_pickled_instance_streams_in_a_worker_process(serve: Any, method: str) -
     context = multiprocessing.get_context(method)
     with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
         assert pool.submit(_stream_in_worker, payload).result(timeout=60) == "".join(TOKENS)
+
+
+def _use_inherited(llm: Any, results: Any) -> None:
+    # Runs in a forked child: the instance (and its pools) came over by fork, not by pickle.
+    sync_text = llm.invoke("x")
+    async_text = asyncio.run(llm.ainvoke("x"))
+    results.put((sync_text, async_text))
+
+
+@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="no fork here")
+def test_an_instance_inherited_by_fork_makes_fresh_pools(serve: Any) -> None:
+    server = serve(Reply(body=token_stream(TOKENS)))
+    llm = make_llm(server)
+    # The parent holds live pooled connections of both kinds before forking.
+    assert llm.invoke("x") == asyncio.run(llm.ainvoke("x")) == "".join(TOKENS)
+    opened = server.connections
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    child = context.Process(target=_use_inherited, args=(llm, results))
+    child.start()
+    try:
+        assert results.get(timeout=30) == ("".join(TOKENS), "".join(TOKENS))
+    finally:
+        child.join(timeout=30)
+    assert child.exitcode == 0
+    # The child never wrote to the parent's sockets: it opened its own connections.
+    assert server.connections >= opened + 2
+    assert llm.invoke("x") == "".join(TOKENS)  # and the parent's pool still works
