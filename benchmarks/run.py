@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.clients import BY_NAME, CLIENTS, Client, OnToken, Runner
+from benchmarks.stages import breakdown
 
 ROOT = Path(__file__).resolve().parents[1]
 NA = None
@@ -261,16 +262,39 @@ def time_to_first_token(
     }
 
 
+def _status_kb(field: str) -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
 def rss_child(name: str, port: int, tokens: int) -> None:
-    """In a fresh process: peak RSS growth over one long stream, printed as JSON."""
+    """In a fresh process: peak RSS growth over one long stream, printed as JSON.
+
+    On Linux the peak (VmHWM) is reset to the current RSS after imports and a warm-up
+    (`/proc/self/clear_refs`), so the figure is the stream's own high-water mark; elsewhere
+    `ru_maxrss` is used, which also counts any earlier peak.
+    """
     client = BY_NAME[name]
     client.setup(url(port, "chunked", 10), 10)(lambda token: None)  # lazy imports, caches
     runner = client.setup(url(port, "chunked", tokens), tokens)
     gc.collect()
-    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        baseline, method = _status_kb("VmRSS"), "VmHWM"
+    except OSError:
+        baseline, method = None, "ru_maxrss"
+    if baseline is None:
+        baseline, method = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "ru_maxrss"
     runner(lambda token: None)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"baseline_kb": baseline, "peak_kb": peak}))
+    peak = _status_kb("VmHWM") if method == "VmHWM" else None
+    if peak is None:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"baseline_kb": baseline, "peak_kb": peak, "method": method}))
 
 
 def peak_rss(clients: list[Client], port: int, sizes: Sizes) -> dict[str, float]:
@@ -371,7 +395,11 @@ def targets(figures: dict[str, Figures]) -> list[Target]:
             )
         )
     else:
-        found.append(Target("peak RSS growth < 10 MB beyond LangChain's own", "n/a", None))
+        found.append(
+            Target(
+                "peak RSS growth < 10 MB beyond LangChain's own aggregation", "not measured", None
+            )
+        )
     return found
 
 
@@ -389,7 +417,9 @@ def render(
     skipped: dict[str, str],
     sizes: Sizes,
     server_rate: float,
+    *,
     quick: bool,
+    stages: list[tuple[str, str, float | None]],
 ) -> str:
     """RESULTS.md: one table of values with ratios to ours, the targets, the setup."""
     ours = figures.get("ours", Figures())
@@ -422,6 +452,22 @@ def render(
     for target in targets(figures):
         verdict = {True: "yes", False: "**no**", None: "–"}[target.met]
         lines.append(f"| {target.text} | {target.measured} | {verdict} |")
+    if stages:
+        lines += [
+            "",
+            "## Where our CPU goes",
+            "",
+            f"The same {sizes.tokens:,}-token stream stopped after each layer (CPU µs per token, "
+            "cumulative; the difference between rows is that layer's cost).",
+            "",
+            "| up to | layer | cumulative µs/token | layer µs/token |",
+            "|---|---|---:|---:|",
+        ]
+        previous = 0.0
+        for name, layer, value in stages:
+            step = None if value is None else value - previous
+            lines.append(f"| {name} | {layer} | {_format(value)} | {_format(step)} |")
+            previous = value if value is not None else previous
     if skipped:
         lines += ["", "## Skipped", ""]
         lines += [f"- {BY_NAME[name].label}: {reason}" for name, reason in skipped.items()]
@@ -439,7 +485,8 @@ def render(
         f"- TTFT: 5-token stream, {sizes.ttft_rounds} rounds; warm reuses the client's pool, "
         "cold builds a new client (new connection) each time.",
         f"- Peak RSS: {sizes.rss_tokens:,}-token stream, each client in a fresh subprocess; "
-        "`ru_maxrss` after the stream minus after imports and a warm-up.",
+        "peak RSS during the stream (VmHWM, reset via `/proc/self/clear_refs`) minus RSS "
+        "after imports and a warm-up.",
         "- Import: fresh interpreter timing its `import` statement (interpreter start excluded).",
         f"- Machine: {platform.platform()}, {os.cpu_count()} CPUs, Python "
         f"{platform.python_version()}.",
@@ -556,6 +603,12 @@ def main(argv: list[str] | None = None) -> int:
             "time to first token", lambda: time_to_first_token(clients, port, sizes)
         ).items():
             figures[name].ttft_warm_ms, figures[name].ttft_cold_ms = warm, cold
+        stages: list[tuple[str, str, float | None]] = []
+        if "ours" in figures:
+            stages = _timed(  # type: ignore[assignment]
+                "where our CPU goes",
+                lambda: breakdown(url(port, "chunked", sizes.tokens), sizes.tokens, sizes.rounds),
+            )
         for name, growth in _timed(  # type: ignore[attr-defined]
             "peak RSS", lambda: peak_rss(clients, port, sizes)
         ).items():
@@ -563,7 +616,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, ms in _timed("import time", lambda: import_times(clients, sizes)).items():  # type: ignore[attr-defined]
         figures[name].import_ms = ms
     args.out.mkdir(parents=True, exist_ok=True)
-    report = render(figures, skipped, sizes, rate, args.quick)
+    report = render(figures, skipped, sizes, rate, quick=args.quick, stages=stages)
     (args.out / "RESULTS.md").write_text(report, encoding="utf-8")
     problem = chart(figures, args.out / "results.png")
     if problem:
