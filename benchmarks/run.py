@@ -509,29 +509,26 @@ def chart(figures: dict[str, Figures], path: Path) -> str | None:
     names = [client.name for client in CLIENTS if client.name in figures]
     labels = {client.name: client.label for client in CLIENTS}
     fig, axes = plt.subplots(2, 5, figsize=(22, 8))
+    positions = list(range(len(names)))
     for axis, (attribute, heading, higher_better) in zip(axes.flat, COLUMNS, strict=True):
-        shown = [
-            (labels[name], ratio)
-            for name in names
-            if (ratio := _ratio(getattr(figures[name], attribute), getattr(ours, attribute)))
-            is not None
-        ]
-        if shown:
-            axis.barh(
-                [label for label, _ in shown],
-                [ratio for _, ratio in shown],
-                color=[
-                    "tab:green" if label.startswith("ours") else "tab:gray" for label, _ in shown
-                ],
-            )
-            axis.axvline(1.0, color="black", linewidth=0.8)
-            axis.set_xscale("log")
-            axis.invert_yaxis()
+        for position, name in zip(positions, names, strict=True):
+            ratio = _ratio(getattr(figures[name], attribute), getattr(ours, attribute))
+            if ratio is None:
+                axis.text(0.012, position, "n/a", va="center", fontsize=7, color="gray")
+                continue
+            shown = max(ratio, 0.01)  # log scale: a zero shows as the smallest bar
+            color = "tab:green" if name.startswith("ours") else "tab:gray"
+            axis.barh(position, shown, color=color)
+            axis.text(shown, position, f" {ratio:.2f}×", va="center", fontsize=7)
+        axis.axvline(1.0, color="black", linewidth=0.8)
+        axis.set_xscale("log")
+        axis.set_xlim(0.01, 100)
+        axis.set_yticks(positions)
+        axis.set_yticklabels([labels[name] for name in names] if axis in axes[:, 0] else [])
+        axis.invert_yaxis()
         better = "higher" if higher_better else "lower"
         axis.set_title(f"{heading}\n(ratio to ours, {better} is better)", fontsize=9)
         axis.tick_params(labelsize=7)
-        if axis not in axes[:, 0]:
-            axis.set_yticklabels([])
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)
