@@ -70,6 +70,7 @@ class Figures:
     ttft_warm_ms: float | None = NA
     ttft_cold_ms: float | None = NA
     rss_growth_mb: float | None = NA
+    long_cpu_us_per_token: float | None = NA
     import_ms: float | None = NA
 
 
@@ -84,6 +85,7 @@ COLUMNS: tuple[tuple[str, str, bool], ...] = (
     ("ttft_warm_ms", "TTFT warm (ms)", False),
     ("ttft_cold_ms", "TTFT cold (ms)", False),
     ("rss_growth_mb", "peak RSS growth (MB)", False),
+    ("long_cpu_us_per_token", "CPU µs/token, long stream", False),
     ("import_ms", "import (ms)", False),
 )
 
@@ -290,16 +292,21 @@ def rss_child(name: str, port: int, tokens: int) -> None:
         baseline, method = None, "ru_maxrss"
     if baseline is None:
         baseline, method = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "ru_maxrss"
+    cpu = time.process_time()
     runner(lambda token: None)
+    cpu = time.process_time() - cpu
     peak = _status_kb("VmHWM") if method == "VmHWM" else None
     if peak is None:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"baseline_kb": baseline, "peak_kb": peak, "method": method}))
+    cpu_us = cpu * 1e6 / tokens
+    print(
+        json.dumps({"baseline_kb": baseline, "peak_kb": peak, "method": method, "cpu_us": cpu_us})
+    )
 
 
-def peak_rss(clients: list[Client], port: int, sizes: Sizes) -> dict[str, float]:
-    """Peak RSS growth in MB over a long stream, each client in a fresh subprocess."""
-    growth: dict[str, float] = {}
+def peak_rss(clients: list[Client], port: int, sizes: Sizes) -> dict[str, tuple[float, float]]:
+    """Peak RSS growth in MB and CPU µs/token over a long stream, each in a fresh process."""
+    growth: dict[str, tuple[float, float]] = {}
     for client in clients:
         command = [sys.executable, "-m", "benchmarks.run", "--rss-child", client.name]
         command += ["--port", str(port), "--rss-tokens", str(sizes.rss_tokens)]
@@ -307,7 +314,10 @@ def peak_rss(clients: list[Client], port: int, sizes: Sizes) -> dict[str, float]
             command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=True
         )
         figures = json.loads(done.stdout.strip().splitlines()[-1])
-        growth[client.name] = (figures["peak_kb"] - figures["baseline_kb"]) / 1024
+        growth[client.name] = (
+            (figures["peak_kb"] - figures["baseline_kb"]) / 1024,
+            figures["cpu_us"],
+        )
     return growth
 
 
@@ -486,7 +496,8 @@ def render(
         "cold builds a new client (new connection) each time.",
         f"- Peak RSS: {sizes.rss_tokens:,}-token stream, each client in a fresh subprocess; "
         "peak RSS during the stream (VmHWM, reset via `/proc/self/clear_refs`) minus RSS "
-        "after imports and a warm-up.",
+        "after imports and a warm-up; the same run gives the long-stream CPU per token, "
+        "which shows any per-token cost that grows with the length of the answer.",
         "- Import: fresh interpreter timing its `import` statement (interpreter start excluded).",
         f"- Machine: {platform.platform()}, {os.cpu_count()} CPUs, Python "
         f"{platform.python_version()}.",
@@ -508,9 +519,13 @@ def chart(figures: dict[str, Figures], path: Path) -> str | None:
     ours = figures.get("ours", Figures())
     names = [client.name for client in CLIENTS if client.name in figures]
     labels = {client.name: client.label for client in CLIENTS}
-    fig, axes = plt.subplots(2, 5, figsize=(22, 8))
+    fig, axes = plt.subplots(2, 6, figsize=(26, 8))
     positions = list(range(len(names)))
-    for axis, (attribute, heading, higher_better) in zip(axes.flat, COLUMNS, strict=True):
+    for spare in axes.flat[len(COLUMNS) :]:
+        spare.axis("off")
+    for axis, (attribute, heading, higher_better) in zip(
+        axes.flat[: len(COLUMNS)], COLUMNS, strict=True
+    ):
         for position, name in zip(positions, names, strict=True):
             ratio = _ratio(getattr(figures[name], attribute), getattr(ours, attribute))
             if ratio is None:
@@ -609,7 +624,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, growth in _timed(  # type: ignore[attr-defined]
             "peak RSS", lambda: peak_rss(clients, port, sizes)
         ).items():
-            figures[name].rss_growth_mb = growth
+            figures[name].rss_growth_mb, figures[name].long_cpu_us_per_token = growth
     for name, ms in _timed("import time", lambda: import_times(clients, sizes)).items():  # type: ignore[attr-defined]
         figures[name].import_ms = ms
     args.out.mkdir(parents=True, exist_ok=True)
