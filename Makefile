@@ -4,13 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help test lint format demo clean
+.PHONY: help test lint format demo clean bench
 
 help:
 	@echo "make test   - install into .venv and run the test suite"
 	@echo "make lint   - ruff + mypy --strict"
 	@echo "make format - ruff format + fixes"
 	@echo "make demo   - stream a completion from the offline Together emulator"
+	@echo "make bench  - benchmark against the peers in .venv-bench; writes benchmarks/RESULTS.md"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +33,19 @@ format: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/together-stream --emulator "Alan Turing was"
+
+# Peers go into their own venv, never into the package's dependencies.
+BENCH_VENV := .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed
+
+$(BENCH_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade "pip>=25.1"
+	$(BENCH_VENV)/bin/python -m pip install --quiet -e . langchain-openai openai together matplotlib
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BENCH_VENV)/bin/python -m benchmarks.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
