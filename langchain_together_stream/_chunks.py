@@ -70,7 +70,7 @@ class GenerationAssembler:
         # Text held from an earlier finish-reason chunk goes out with this one: a stream
         # that continues after a finish reason (tool-call streams repeat it) loses nothing.
         text = self._held_text + chunk.text if self._held_text else chunk.text
-        finish_reason = chunk.chunk_finish_reason
+        finish_reason = chunk.finish_reason
         if finish_reason is not None:
             self._finish_reason = finish_reason
             self._held_text, self._held_logprob = text, chunk.logprob
@@ -121,15 +121,13 @@ class GenerationAssembler:
 
     def _remember(self, chunk: StreamChunk) -> None:
         if chunk.usage is not None:
-            self._usage = chunk.usage.model_dump()
+            self._usage = chunk.usage
         if chunk.model:
             self._model = chunk.model
-        chunk_id = chunk.id or chunk.request_id
-        if chunk_id:
-            self._id = chunk_id
-        seed = chunk.chunk_seed
-        if seed is not None:
-            self._seed = seed
+        if chunk.id:
+            self._id = chunk.id
+        if chunk.seed is not None:
+            self._seed = chunk.seed
 
 
 def aggregate(chunks: Iterable[GenerationChunk]) -> GenerationChunk:
@@ -193,6 +191,13 @@ class StreamReader:
         with self._partial_text_on_error(), contextlib.closing(events):
             for event in events:
                 yield from self._take(event)
+                if self._saw_done:
+                    # One more read reaches the end of the body, which returns the connection
+                    # to the pool. The answer is complete: whatever that read brings (more
+                    # events, a failure) is ignored, and nothing more is read.
+                    with contextlib.suppress(TogetherError):
+                        next(events, None)
+                    return
             yield from self._end()
 
     async def achunks(
@@ -211,13 +216,15 @@ class StreamReader:
                 async for event in events:
                     for chunk in self._take(event):
                         yield chunk
+                    if self._saw_done:
+                        # As in `chunks`: one more read to reuse the connection, then stop.
+                        with contextlib.suppress(TogetherError):
+                            await anext(events, None)
+                        return
             for chunk in self._end():
                 yield chunk
 
     def _take(self, event: SSEEvent) -> list[GenerationChunk]:
-        if self._saw_done:
-            # Reading on after [DONE] only drains the body, so the connection is reused.
-            return []
         if event.data == DONE:
             self._saw_done = True
             return [self._assembler.finish(saw_done=True)]

@@ -1,6 +1,6 @@
 """Together's request and response shapes; knows JSON, not HTTP or SSE framing.
 
-The models are tolerant of every shape Together has sent (see the recordings in
+The schemas are tolerant of every shape Together has sent (see the recordings in
 `shared/conformance/together/`): text in `choices[i].text`, `choices[i].delta.content` or a
 top-level `token.text`; `finish_reason` and `seed` in the choice or at the top level; `usage`
 on the last chunk (which may still carry a token); seeds above 2**63; unknown fields ignored.
@@ -9,9 +9,10 @@ on the last chunk (which may still carry a token); seeds above 2**63; unknown fi
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+from typing_extensions import TypedDict
 
 from langchain_together_stream.errors import TogetherStreamError
 
@@ -21,42 +22,42 @@ DONE = "[DONE]"
 _TOLERANT = ConfigDict(extra="ignore", frozen=True)
 
 
-class Usage(BaseModel):
-    """Token counts, sent on the final chunk."""
-
-    model_config = ConfigDict(extra="allow", frozen=True)
-
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    total_tokens: int = 0
+# The stream's schema as TypedDicts: pydantic validates them straight from JSON into plain
+# dicts, twice as fast as building nested model instances for every token. Every key is
+# optional and unknown keys are ignored, so any shape Together has used validates.
+class _WireDelta(TypedDict, total=False):
+    content: str | None
 
 
-class _Delta(BaseModel):
-    model_config = _TOLERANT
-
-    content: str | None = None
-    token_id: int | None = None
+class _WireToken(TypedDict, total=False):
+    text: str | None
+    logprob: float | None
 
 
-class _Token(BaseModel):
-    model_config = _TOLERANT
-
-    id: int | None = None
-    text: str | None = None
-    logprob: float | None = None
-
-
-class _Choice(BaseModel):
-    model_config = _TOLERANT
-
-    index: int = 0
-    text: str | None = None
-    delta: _Delta | None = None
-    finish_reason: str | None = None
+class _WireChoice(TypedDict, total=False):
+    index: int | None
+    text: str | None
+    delta: _WireDelta | None
+    finish_reason: str | None
     # Together writes seeds like JavaScript doubles, sometimes above 2**63.
-    seed: int | float | None = None
-    # A per-token float in streams (together-python's type); anything else is left alone.
-    logprobs: float | dict[str, Any] | None = None
+    seed: int | float | None
+    # A per-token float in streams (together-python's type); other shapes are not used.
+    logprobs: float | dict[str, Any] | list[Any] | None
+
+
+class _WireChunk(TypedDict, total=False):
+    id: str | None
+    request_id: str | None
+    model: str | None
+    choices: list[_WireChoice] | None
+    token: _WireToken | None
+    finish_reason: str | None
+    seed: int | float | None
+    usage: dict[str, Any] | None
+    error: dict[str, Any] | str | None
+
+
+_CHUNK = TypeAdapter(_WireChunk)
 
 
 class ErrorObject(BaseModel):
@@ -70,112 +71,103 @@ class ErrorObject(BaseModel):
     param: str | None = None
 
 
-class StreamChunk(BaseModel):
-    """One `data:` payload of a completion stream, in any shape Together has used."""
+class StreamChunk(NamedTuple):
+    """One completion chunk, normalised: where Together put each field no longer matters."""
 
-    model_config = _TOLERANT
+    text: str
+    """The token text ("" when the chunk carries none)."""
+    finish_reason: str | None
+    """Why generation ended, on the last chunk(s) only."""
+    logprob: float | None
+    """The token's log-probability, when Together sent one."""
+    usage: dict[str, Any] | None
+    """Token counts, on the final chunk."""
+    model: str | None
+    id: str | None
+    seed: int | float | None
 
-    id: str | None = None
-    request_id: str | None = None
-    model: str | None = None
-    choices: list[_Choice] = []
-    token: _Token | None = None
-    finish_reason: str | None = None
-    seed: int | float | None = None
-    usage: Usage | None = None
-    error: ErrorObject | str | None = None
 
-    @property
-    def _choice(self) -> _Choice | None:
-        return self.choices[0] if self.choices else None
-
-    @property
-    def text(self) -> str:
-        """The token text, wherever this chunk shape keeps it."""
-        choice = self._choice
-        if choice is not None:
-            if choice.text is not None:
-                return choice.text
-            if choice.delta is not None and choice.delta.content is not None:
-                return choice.delta.content
-        if self.token is not None and self.token.text is not None:
-            return self.token.text
-        return ""
-
-    @property
-    def chunk_finish_reason(self) -> str | None:
-        """The finish reason from the choice, else from the top level."""
-        choice = self._choice
-        if choice is not None and choice.finish_reason:
-            return choice.finish_reason
-        return self.finish_reason or None
-
-    @property
-    def chunk_seed(self) -> int | float | None:
-        """The seed from the choice, else from the top level."""
-        choice = self._choice
-        if choice is not None and choice.seed is not None:
-            return choice.seed
-        return self.seed
-
-    @property
-    def logprob(self) -> float | None:
-        """The token's log-probability, when Together sent one."""
-        choice = self._choice
-        if choice is not None and isinstance(choice.logprobs, float):
-            return choice.logprobs
-        return self.token.logprob if self.token is not None else None
+_new_chunk = StreamChunk._make
 
 
 def parse_chunk(event: str, data: str) -> StreamChunk:
     """Parse one SSE event of a completion stream.
+
+    Reads text from `choices[0].text`, then `choices[0].delta.content`, then `token.text`;
+    `finish_reason` and `seed` from the choice, then the top level.
 
     Args:
         event: The SSE event type (`"message"` when the server named none).
         data: The event's data, already known not to be `[DONE]`.
 
     Returns:
-        The parsed chunk.
+        The normalised chunk.
 
     Raises:
         TogetherStreamError: The event is an error (`event: error`, an `error` object or
-            `finish_reason: "error"`), is not valid JSON, or carries several choices.
+            `finish_reason: "error"`), is not a valid chunk, or carries several choices.
     """
     try:
-        chunk = StreamChunk.model_validate_json(data)
+        chunk = _CHUNK.validate_json(data)
     except ValidationError as exc:
         if event == "error":
             msg = f"Together sent an error event: {data[:500]}"
             raise TogetherStreamError(msg, error_type="error") from None
         msg = f"Together sent an event that is not a valid completion chunk: {data[:200]!r}"
         raise TogetherStreamError(msg) from exc
-    if chunk.error is not None or event == "error":
-        raise _stream_error(chunk)
-    if len(chunk.choices) > 1 or (chunk.choices and chunk.choices[0].index != 0):
-        msg = (
-            "Together streamed more than one choice; streaming supports n=1 only "
-            "(several choices would interleave into one text)."
-        )
-        raise TogetherStreamError(msg, request_id=chunk.id)
-    if chunk.chunk_finish_reason == "error":
+    chunk_id = chunk.get("id") or chunk.get("request_id")
+    if event == "error" or chunk.get("error") is not None:
+        raise _stream_error(chunk.get("error"), data, request_id=chunk_id)
+    choices = chunk.get("choices")
+    choice: _WireChoice = {}
+    if choices:
+        choice = choices[0]
+        if len(choices) > 1 or (choice.get("index") or 0) != 0:
+            msg = (
+                "Together streamed more than one choice; streaming supports n=1 only "
+                "(several choices would interleave into one text)."
+            )
+            raise TogetherStreamError(msg, request_id=chunk_id)
+    token = chunk.get("token") or {}
+    text = choice.get("text")
+    if text is None:
+        text = (choice.get("delta") or {}).get("content")
+        if text is None:
+            text = token.get("text") or ""
+    finish_reason = choice.get("finish_reason") or chunk.get("finish_reason") or None
+    if finish_reason == "error":
         msg = "Together ended the generation with finish_reason 'error'."
-        raise TogetherStreamError(msg, error_type="error", request_id=chunk.id)
-    return chunk
-
-
-def _stream_error(chunk: StreamChunk) -> TogetherStreamError:
-    error = chunk.error
-    request_id = chunk.request_id or chunk.id
-    if isinstance(error, ErrorObject):
-        message = error.message or "Together reported an error mid-stream."
-        return TogetherStreamError(
-            f"Together reported an error mid-stream: {message}",
-            error_type=error.type,
-            request_id=request_id,
+        raise TogetherStreamError(msg, error_type="error", request_id=chunk_id)
+    logprob = choice.get("logprobs")
+    seed = choice.get("seed")
+    # Positional: a keyword call to a NamedTuple costs more than the rest of this function.
+    return _new_chunk(
+        (
+            text,
+            finish_reason,
+            logprob if isinstance(logprob, float) else token.get("logprob"),
+            chunk.get("usage"),
+            chunk.get("model"),
+            chunk_id,
+            seed if seed is not None else chunk.get("seed"),
         )
-    message = error or "Together sent an error event."
+    )
+
+
+def _stream_error(
+    error: dict[str, Any] | str | None, data: str, *, request_id: str | None
+) -> TogetherStreamError:
+    message, error_type = (error, None) if isinstance(error, str) else (data[:500], None)
+    if isinstance(error, dict):
+        try:
+            parsed = ErrorObject.model_validate(error)
+        except ValidationError:
+            parsed = ErrorObject()
+        message, error_type = parsed.message or data[:500], parsed.type
     return TogetherStreamError(
-        f"Together reported an error mid-stream: {message}", request_id=request_id
+        f"Together reported an error mid-stream: {message}",
+        error_type=error_type,
+        request_id=request_id,
     )
 
 

@@ -703,3 +703,15 @@ def test_a_retry_after_beyond_the_cap_is_raised_not_waited(serve: Any) -> None:
         make_llm(server, max_retries=3).invoke("x")
     assert info.value.retry_after == 120
     assert len(server.seen) == 1
+
+
+def test_events_after_done_are_ignored_and_reading_stops(serve: Any) -> None:
+    endless = [b'data: {"choices": [{"text": "more"}]}\n\n'] * 50 + [10.0]
+    server = serve(Reply(body=[*token_stream(TOKENS), *endless]))
+    assert make_llm(server).invoke("x") == "".join(TOKENS)
+    assert server.wait_disconnect(timeout=2.0) is not None  # the client stopped reading
+
+
+def test_a_stall_after_done_is_not_an_error(serve: Any) -> None:
+    server = serve(Reply(body=[*token_stream(TOKENS), 10.0]))
+    assert make_llm(server, timeout=(2.0, 0.2)).invoke("x") == "".join(TOKENS)

@@ -136,3 +136,19 @@ def test_arbitrary_bytes_give_events_or_a_stream_error(data: bytes, cuts: list[i
     except TogetherStreamError:
         return
     assert all(isinstance(event, SSEEvent) for event in events)
+
+
+@given(st.binary(max_size=60).filter(lambda b: b"\n" not in b and b"\r" not in b))
+def test_the_single_data_line_shortcut_agrees_with_sseclient(value: bytes) -> None:
+    from sseclient import SSEClient
+
+    from langchain_together_stream._sse import _event
+
+    piece = b"data:" + value
+    try:
+        expected = [(e.event, e.data) for e in SSEClient(iter((piece + b"\n\n",))).events()]
+    except UnicodeDecodeError:
+        with pytest.raises(UnicodeDecodeError):
+            _event(piece)
+        return
+    assert [tuple(_event(piece))] == expected  # type: ignore[arg-type]

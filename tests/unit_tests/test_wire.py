@@ -23,10 +23,10 @@ def test_finish_reason_and_seed_in_choice_or_top_level() -> None:
     in_choice = completion_chunk("", "eos")
     in_choice["choices"][0]["seed"] = 15924764223251450000
     chunk = parse_chunk("message", json.dumps(in_choice))
-    assert (chunk.chunk_finish_reason, chunk.chunk_seed) == ("eos", 15924764223251450000)
+    assert (chunk.finish_reason, chunk.seed) == ("eos", 15924764223251450000)
     top = {"choices": [{"index": 0, "text": "x"}], "finish_reason": "length", "seed": 1.5e19}
     chunk = parse_chunk("message", json.dumps(top))
-    assert (chunk.chunk_finish_reason, chunk.chunk_seed) == ("length", 1.5e19)
+    assert (chunk.finish_reason, chunk.seed) == ("length", 1.5e19)
 
 
 def test_usage_with_extra_fields_is_kept() -> None:
@@ -36,8 +36,7 @@ def test_usage_with_extra_fields_is_kept() -> None:
         usage={"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3, "cached_tokens": 0},
     )
     usage = parse_chunk("message", json.dumps(data)).usage
-    assert usage is not None
-    assert usage.model_dump() == {
+    assert usage == {
         "prompt_tokens": 1,
         "completion_tokens": 2,
         "total_tokens": 3,
