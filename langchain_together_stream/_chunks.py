@@ -130,10 +130,59 @@ class GenerationAssembler:
             self._seed = chunk.seed
 
 
-def aggregate(chunks: Iterable[GenerationChunk]) -> GenerationChunk:
-    """Join one stream's chunks in linear time.
+class Aggregate:
+    """Adds up one stream's chunks in linear time, as `chunk + chunk` would but cheaper.
 
     `chunk + chunk` copies the whole text each time, which is quadratic in the answer's length.
+    Only the final chunk carries metadata other than log-probabilities (see `finish`), so
+    keeping the last value of each key merges exactly as LangChain's `merge_dicts` would.
+    """
+
+    __slots__ = ("_info", "_texts", "_token_logprobs", "_tokens")
+
+    def __init__(self) -> None:
+        """Start empty."""
+        self._texts: list[str] = []
+        self._info: dict[str, Any] = {}
+        self._tokens: list[str] = []
+        self._token_logprobs: list[float] = []
+
+    def __bool__(self) -> bool:
+        """Whether any chunk was added."""
+        return bool(self._texts)
+
+    def add(self, chunk: GenerationChunk) -> None:
+        """Add the next chunk.
+
+        Args:
+            chunk: The chunk, in stream order.
+        """
+        self._texts.append(chunk.text)
+        if chunk.generation_info:
+            for key, value in chunk.generation_info.items():
+                if key == "logprobs":
+                    self._tokens.extend(value["tokens"])
+                    self._token_logprobs.extend(value["token_logprobs"])
+                else:
+                    self._info[key] = value
+
+    def result(self) -> GenerationChunk:
+        """The sum of the chunks added so far.
+
+        Returns:
+            One chunk with the whole text and the merged metadata.
+        """
+        info = dict(self._info)
+        if self._tokens:
+            info["logprobs"] = {
+                "tokens": [*self._tokens],
+                "token_logprobs": [*self._token_logprobs],
+            }
+        return GenerationChunk(text="".join(self._texts), generation_info=info or None)
+
+
+def aggregate(chunks: Iterable[GenerationChunk]) -> GenerationChunk:
+    """Add up one stream's chunks in linear time.
 
     Args:
         chunks: The chunks of one stream, in order.
@@ -141,22 +190,10 @@ def aggregate(chunks: Iterable[GenerationChunk]) -> GenerationChunk:
     Returns:
         One chunk with the whole text and the merged metadata.
     """
-    texts: list[str] = []
-    info: dict[str, Any] = {}
-    tokens: list[str] = []
-    token_logprobs: list[float] = []
+    total = Aggregate()
     for chunk in chunks:
-        texts.append(chunk.text)
-        if chunk.generation_info:
-            for key, value in chunk.generation_info.items():
-                if key == "logprobs":
-                    tokens.extend(value["tokens"])
-                    token_logprobs.extend(value["token_logprobs"])
-                else:
-                    info[key] = value
-    if tokens:
-        info["logprobs"] = {"tokens": tokens, "token_logprobs": token_logprobs}
-    return GenerationChunk(text="".join(texts), generation_info=info or None)
+        total.add(chunk)
+    return total.result()
 
 
 class StreamReader:

@@ -10,9 +10,10 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
-from langchain_core.language_models import LangSmithParams
+from langchain_core.language_models import LangSmithParams, LanguageModelInput
 from langchain_core.language_models.llms import LLM
 from langchain_core.outputs import Generation, GenerationChunk, LLMResult
+from langchain_core.runnables import RunnableConfig
 from langchain_core.utils import from_env, secret_from_env
 from pydantic import (
     ConfigDict,
@@ -29,6 +30,7 @@ from langchain_together_stream._async_transport import AsyncTransport
 from langchain_together_stream._chunks import GenerationAssembler, StreamReader, aggregate
 from langchain_together_stream._http import StreamRequest
 from langchain_together_stream._net import is_loopback
+from langchain_together_stream._runs import FAST_STREAM, astream_run, stream_run
 from langchain_together_stream._transport import SyncTransport
 from langchain_together_stream._version import __version__
 from langchain_together_stream.errors import TogetherConfigurationError
@@ -331,6 +333,55 @@ class TogetherLLM(LLM):
         async call opens a new pool.
         """
         await self._async_transport.aclose()
+
+    def stream(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> Iterator[str]:
+        """Stream the completion's text token by token, as `BaseLLM.stream` does.
+
+        The callbacks, tracing and errors are langchain-core's; only the running total
+        passed to `on_llm_end` is added up in linear time (see `_runs`).
+
+        Args:
+            input: The prompt, in any form LangChain accepts.
+            config: The run's config (callbacks, tags, metadata, ...).
+            stop: Stop sequences for this call.
+            **kwargs: Further request parameters for this call.
+
+        Returns:
+            An iterator of text tokens; closing it closes the connection.
+        """
+        if FAST_STREAM:
+            return stream_run(self, input, config, stop, kwargs)
+        return super().stream(input, config, stop=stop, **kwargs)
+
+    def astream(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[str]:
+        """Stream the completion's text on the event loop, as `BaseLLM.astream` does.
+
+        Args:
+            input: The prompt, in any form LangChain accepts.
+            config: The run's config (callbacks, tags, metadata, ...).
+            stop: Stop sequences for this call.
+            **kwargs: Further request parameters for this call.
+
+        Returns:
+            An async iterator of text tokens; closing or cancelling it closes the connection.
+        """
+        if FAST_STREAM:
+            return astream_run(self, input, config, stop, kwargs)
+        return super().astream(input, config, stop=stop, **kwargs)
 
     def _stream(
         self,
