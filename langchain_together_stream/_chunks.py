@@ -227,7 +227,9 @@ class StreamReader:
         """
         with self._partial_text_on_error(), contextlib.closing(events):
             for event in events:
-                yield from self._take(event)
+                chunk = self._take(event)
+                if chunk is not None:
+                    yield chunk
                 if self._saw_done:
                     # One more read reaches the end of the body, which returns the connection
                     # to the pool. The answer is complete: whatever that read brings (more
@@ -235,7 +237,8 @@ class StreamReader:
                     with contextlib.suppress(TogetherError):
                         next(events, None)
                     return
-            yield from self._end()
+            if (last := self._end()) is not None:
+                yield last
 
     async def achunks(
         self, events: AsyncGenerator[SSEEvent, None]
@@ -251,25 +254,25 @@ class StreamReader:
         with self._partial_text_on_error():
             async with contextlib.aclosing(events):
                 async for event in events:
-                    for chunk in self._take(event):
+                    chunk = self._take(event)
+                    if chunk is not None:
                         yield chunk
                     if self._saw_done:
                         # As in `chunks`: one more read to reuse the connection, then stop.
                         with contextlib.suppress(TogetherError):
                             await anext(events, None)
                         return
-            for chunk in self._end():
-                yield chunk
+            if (last := self._end()) is not None:
+                yield last
 
-    def _take(self, event: SSEEvent) -> list[GenerationChunk]:
+    def _take(self, event: SSEEvent) -> GenerationChunk | None:
         if event.data == DONE:
             self._saw_done = True
-            return [self._assembler.finish(saw_done=True)]
-        chunk = self._assembler.add(parse_chunk(event.event, event.data))
-        return [chunk] if chunk is not None else []
+            return self._assembler.finish(saw_done=True)
+        return self._assembler.add(parse_chunk(event.event, event.data))
 
-    def _end(self) -> list[GenerationChunk]:
-        return [] if self._saw_done else [self._assembler.finish(saw_done=False)]
+    def _end(self) -> GenerationChunk | None:
+        return None if self._saw_done else self._assembler.finish(saw_done=False)
 
     @contextlib.contextmanager
     def _partial_text_on_error(self) -> Iterator[None]:
