@@ -32,7 +32,11 @@ from langchain_together_stream._http import (
     wants_error_body,
 )
 from langchain_together_stream._sse import EventDecoder, SSEEvent
-from langchain_together_stream.errors import TogetherConfigurationError, TogetherError
+from langchain_together_stream.errors import (
+    TogetherConfigurationError,
+    TogetherConnectionError,
+    TogetherError,
+)
 
 
 class _LoopPool:
@@ -128,13 +132,13 @@ class AsyncTransport:
         Raises:
             TogetherError: A typed error for every failure; cancellation closes the response.
         """
-        attempts = Attempts(request.max_retries)
+        attempts = Attempts(request.max_retries, request.deadline)
         while True:
             response: aiohttp.ClientResponse | None = None
             try:
-                response = await self._post(request)
+                response = await self._post(request, attempts)
                 await _check_response(response)
-                events = _events(response, request.max_event_bytes)
+                events = _events(response, request.max_event_bytes, attempts)
                 first = await anext(events, None)
                 break
             except TogetherError as error:
@@ -150,10 +154,13 @@ class AsyncTransport:
             await events.aclose()
             response.close()
 
-    async def _post(self, request: StreamRequest) -> aiohttp.ClientResponse:
+    async def _post(self, request: StreamRequest, attempts: Attempts) -> aiohttp.ClientResponse:
         session = await self.session(request.max_connections)
+        # aiohttp's total timeout spans the whole response, body included: the deadline.
         timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=request.connect_timeout, sock_read=request.read_timeout
+            total=attempts.remaining(),
+            sock_connect=request.connect_timeout,
+            sock_read=request.read_timeout,
         )
         with _mapped_errors():
             return await session.post(
@@ -166,14 +173,17 @@ class AsyncTransport:
 
 
 async def _events(
-    response: aiohttp.ClientResponse, max_event_bytes: int
+    response: aiohttp.ClientResponse, max_event_bytes: int, attempts: Attempts
 ) -> AsyncGenerator[SSEEvent, None]:
     decoder = EventDecoder(max_event_bytes=max_event_bytes)
     read = response.content.readany
-    with _mapped_errors():
-        while chunk := await read():
-            for event in decoder.feed(chunk):
-                yield event
+    try:
+        with _mapped_errors():
+            while chunk := await read():
+                for event in decoder.feed(chunk):
+                    yield event
+    except TogetherConnectionError as error:
+        raise attempts.deadline_error(error) from error.__cause__
     for event in decoder.end():
         yield event
 

@@ -7,6 +7,7 @@ mean, so both paths raise the same typed errors for the same answers.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -43,6 +44,8 @@ class StreamRequest:
     max_retries: int
     max_event_bytes: int
     max_connections: int = 1000
+    deadline: float | None = None
+    """Seconds the whole call may take, retries and reading included; None for no limit."""
 
     def headers_with_auth(self) -> dict[str, str]:
         """The headers plus the bearer key, built per request so the key sits in no pool.
@@ -158,19 +161,77 @@ class Response(Protocol):
 
 
 class Attempts:
-    """Counts one call's retries and waits; both transports ask it whether to try again."""
+    """One call's retries, waits and deadline; both transports ask it what to do next."""
 
-    __slots__ = ("_attempt", "_max_retries", "_waited")
+    __slots__ = ("_attempt", "_deadline", "_expires_at", "_max_retries", "_waited")
 
-    def __init__(self, max_retries: int) -> None:
+    def __init__(self, max_retries: int, deadline: float | None = None) -> None:
         """Start before the first attempt.
 
         Args:
             max_retries: The configured bound.
+            deadline: Seconds the whole call may take, or None.
         """
         self._max_retries = max_retries
         self._attempt = 0
         self._waited = 0.0
+        self._deadline = deadline
+        self._expires_at = None if deadline is None else time.monotonic() + deadline
+
+    def remaining(self) -> float | None:
+        """Seconds left before the deadline (never negative), or None without one.
+
+        Returns:
+            The time left.
+        """
+        if self._expires_at is None:
+            return None
+        return max(0.0, self._expires_at - time.monotonic())
+
+    def capped(self, timeout: float) -> float:
+        """A timeout no longer than the time left.
+
+        Args:
+            timeout: The configured timeout.
+
+        Returns:
+            The smaller of the two (a small positive floor, so a client never gets zero).
+        """
+        left = self.remaining()
+        return timeout if left is None else max(0.001, min(timeout, left))
+
+    def expired(self) -> bool:
+        """Whether the deadline has passed.
+
+        Returns:
+            True once the call has used all its time.
+        """
+        return self._expires_at is not None and time.monotonic() >= self._expires_at
+
+    def deadline_error(self, cause: TogetherError) -> TogetherError:
+        """The error to raise for a failure caused by the deadline, else `cause` itself.
+
+        Args:
+            cause: What the transport saw (a timeout, or a socket shut by the deadline).
+
+        Returns:
+            A `TogetherTimeoutError` naming the deadline once it has passed, else `cause`.
+        """
+        if not self.expired():
+            return cause
+        error = self.timeout()
+        error.__cause__ = cause
+        return error
+
+    def timeout(self) -> TogetherTimeoutError:
+        """The error for a call that ran out of time.
+
+        Returns:
+            A `TogetherTimeoutError` naming the deadline.
+        """
+        return TogetherTimeoutError(
+            f"The call took longer than its deadline of {self._deadline} s."
+        )
 
     def after(self, error: TogetherError, response: Response | None) -> float:
         """Close a failed attempt's response and say how long to wait before the next one.
@@ -185,7 +246,8 @@ class Attempts:
             Seconds to sleep before the next attempt.
 
         Raises:
-            TogetherError: `error` itself, when it must not be retried.
+            TogetherError: `error` itself (or the deadline's error), when it must not be
+                retried or the wait would run past the deadline.
         """
         headers = None
         if response is not None:
@@ -198,8 +260,9 @@ class Attempts:
             waited=self._waited,
             headers=headers,
         )
-        if delay is None:
-            raise error
+        left = self.remaining()
+        if delay is None or (left is not None and delay >= left):
+            raise self.deadline_error(error)
         self._attempt += 1
         self._waited += delay
         return delay

@@ -30,7 +30,11 @@ from langchain_together_stream._http import (
     wants_error_body,
 )
 from langchain_together_stream._sse import SSEEvent, iter_events
-from langchain_together_stream.errors import TogetherConfigurationError, TogetherError
+from langchain_together_stream.errors import (
+    TogetherConfigurationError,
+    TogetherConnectionError,
+    TogetherError,
+)
 
 
 class _BearerAuth(requests.auth.AuthBase):
@@ -101,16 +105,22 @@ class SyncTransport:
         Raises:
             TogetherError: A typed error for every failure.
         """
-        attempts = Attempts(request.max_retries)
+        attempts = Attempts(request.max_retries, request.deadline)
         while True:
             response: requests.Response | None = None
+            watchdog: threading.Timer | None = None
             try:
-                response = self._post(request)
+                response = self._post(request, attempts)
                 _check_response(response)
-                events = iter_events(self._read(response), max_event_bytes=request.max_event_bytes)
+                watchdog = _watchdog(response, attempts.remaining())
+                events = iter_events(
+                    self._read(response, attempts), max_event_bytes=request.max_event_bytes
+                )
                 first = next(events, None)
                 break
             except TogetherError as error:
+                if watchdog is not None:
+                    watchdog.cancel()
                 time.sleep(attempts.after(error, response))
         assert response is not None  # the loop only breaks after a successful post
         try:
@@ -118,28 +128,51 @@ class SyncTransport:
                 yield first
                 yield from events
         finally:
+            if watchdog is not None:
+                watchdog.cancel()
             # After a complete body urllib3 has already returned the connection to the pool,
             # so this only closes the socket when the caller stopped early.
             response.close()
 
-    def _post(self, request: StreamRequest) -> requests.Response:
+    def _post(self, request: StreamRequest, attempts: Attempts | None = None) -> requests.Response:
+        attempts = attempts or Attempts(0)
         with _mapped_errors():
             return self.session(request.max_connections).post(
                 request.url,
                 data=request.body,
                 headers=dict(request.headers),
                 auth=_BearerAuth(request.api_key),
-                timeout=(request.connect_timeout, request.read_timeout),
+                timeout=(
+                    attempts.capped(request.connect_timeout),
+                    attempts.capped(request.read_timeout),
+                ),
                 stream=True,
                 allow_redirects=False,
             )
 
     @staticmethod
-    def _read(response: requests.Response) -> Iterator[bytes]:
+    def _read(response: requests.Response, attempts: Attempts | None = None) -> Iterator[bytes]:
+        attempts = attempts or Attempts(0)
         read1 = response.raw.read1
-        with _mapped_errors():
-            while chunk := read1(READ_SIZE):
-                yield chunk
+        try:
+            with _mapped_errors():
+                while chunk := read1(READ_SIZE):
+                    yield chunk
+        except TogetherConnectionError as error:
+            raise attempts.deadline_error(error) from error.__cause__
+        if attempts.expired():
+            # The watchdog shut the socket: the body did not end, the time did.
+            raise attempts.timeout()
+
+
+def _watchdog(response: requests.Response, seconds: float | None) -> threading.Timer | None:
+    """With a deadline, shut the socket when it passes; that wakes a read blocked on it."""
+    if seconds is None:
+        return None
+    timer = threading.Timer(seconds, response.raw.shutdown)
+    timer.daemon = True
+    timer.start()
+    return timer
 
 
 def _check_response(response: requests.Response) -> None:

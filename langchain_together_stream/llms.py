@@ -196,6 +196,10 @@ class TogetherLLM(LLM):
     """Accepted for compatibility with other integrations; every call streams."""
     timeout: float | tuple[float, float] = (10.0, 120.0)
     """Seconds to wait for a connection, and for each next byte once connected."""
+    deadline: float | None = Field(default=None, gt=0)
+    """Seconds one call may take in all, retries and reading included (None: no limit; the
+    idle timeout still bounds every wait). Past it the call raises `TogetherTimeoutError`,
+    keeping the text streamed so far, and the connection is closed."""
     max_retries: int = Field(default=2, ge=0)
     """Retries on connection errors, timeouts, 429 and 5xx, only before the first token."""
     max_event_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
@@ -320,6 +324,7 @@ class TogetherLLM(LLM):
             max_retries=self.max_retries,
             max_event_bytes=self.max_event_bytes,
             max_connections=self.max_connections,
+            deadline=self.deadline,
         )
 
     def _reader(self, kwargs: Mapping[str, Any]) -> StreamReader:
