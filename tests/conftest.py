@@ -8,8 +8,30 @@ from pathlib import Path
 
 import pytest
 
-from langchain_together_stream import TogetherLLM
+from langchain_together_stream import (
+    TogetherAPIError,
+    TogetherAuthenticationError,
+    TogetherBadRequestError,
+    TogetherLLM,
+    TogetherRateLimitError,
+    TogetherServerError,
+)
 from tests.scripted_server import Reply, ScriptedServer, Seen
+
+# Every status Together documents, and the error class each must raise.
+STATUS_CLASSES: dict[int, type[TogetherAPIError]] = {
+    400: TogetherBadRequestError,
+    401: TogetherAuthenticationError,
+    402: TogetherAPIError,
+    403: TogetherAuthenticationError,
+    404: TogetherBadRequestError,
+    422: TogetherBadRequestError,
+    429: TogetherRateLimitError,
+    500: TogetherServerError,
+    502: TogetherServerError,
+    503: TogetherServerError,
+    504: TogetherServerError,
+}
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 SHARED_MISSING = (

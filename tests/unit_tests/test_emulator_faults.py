@@ -9,31 +9,16 @@ import pytest
 
 from langchain_together_stream import (
     TogetherAPIError,
-    TogetherAuthenticationError,
-    TogetherBadRequestError,
     TogetherConnectionError,
     TogetherError,
     TogetherLLM,
     TogetherRateLimitError,
-    TogetherServerError,
     TogetherStreamError,
     TogetherTimeoutError,
 )
 from langchain_together_stream.emulator import FAULTS, TogetherEmulator
+from tests.conftest import STATUS_CLASSES
 
-STATUS_CLASSES = {
-    400: TogetherBadRequestError,
-    401: TogetherAuthenticationError,
-    402: TogetherAPIError,
-    403: TogetherAuthenticationError,
-    404: TogetherBadRequestError,
-    422: TogetherBadRequestError,
-    429: TogetherRateLimitError,
-    500: TogetherServerError,
-    502: TogetherServerError,
-    503: TogetherServerError,
-    504: TogetherServerError,
-}
 # Faults after which the client still returns the whole text.
 HARMLESS = {
     "byte-at-a-time",

@@ -22,17 +22,13 @@ import pytest
 
 from langchain_together_stream import (
     TogetherAPIError,
-    TogetherAuthenticationError,
-    TogetherBadRequestError,
     TogetherConnectionError,
     TogetherError,
-    TogetherRateLimitError,
-    TogetherServerError,
     TogetherStreamError,
     TogetherTimeoutError,
     _transport,
 )
-from tests.conftest import make_llm
+from tests.conftest import STATUS_CLASSES, make_llm
 from tests.hostile import (
     FAST,
     HANG_BOUND,
@@ -98,20 +94,6 @@ def _after_half(*parts: bytes | float, reset: bool = False) -> Reply:
 def _raw_chunked(parts: list[bytes | float]) -> list[bytes | float]:
     return [b"%x\r\n%s\r\n" % (len(p), p) for p in parts if isinstance(p, bytes)]
 
-
-STATUS_CLASSES: dict[int, type[TogetherAPIError]] = {
-    400: TogetherBadRequestError,
-    401: TogetherAuthenticationError,
-    402: TogetherAPIError,
-    403: TogetherAuthenticationError,
-    404: TogetherBadRequestError,
-    422: TogetherBadRequestError,
-    429: TogetherRateLimitError,
-    500: TogetherServerError,
-    502: TogetherServerError,
-    503: TogetherServerError,
-    504: TogetherServerError,
-}
 
 FAULTS: dict[str, Fault] = {
     **{f"http-{s}": Fault(cls, "", _envelope(s)) for s, cls in STATUS_CLASSES.items()},
