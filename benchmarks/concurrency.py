@@ -141,7 +141,7 @@ def _inline_counter(counter: Counter) -> Any:
         # its own callback. Inline, it costs the same in every client.
         run_inline = True
 
-        def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
+        def on_llm_new_token(self, token: Any, **kwargs: Any) -> None:
             if token:  # the final chunk (finish reason, usage) carries no text
                 counter.tokens += 1
 
@@ -194,9 +194,9 @@ def build(name: str, base_url: str, n: int, counter: Counter) -> Built:
         http_client = DefaultAsyncHttpxClient(
             limits=httpx_module.Limits(max_connections=size, max_keepalive_connections=size)
         )
-        llm = OpenAI(  # type: ignore[call-arg]
+        llm = OpenAI(
             model=MODEL,
-            api_key=API_KEY,  # type: ignore[arg-type]
+            api_key=API_KEY,
             base_url=base_url,
             max_retries=0,
             http_async_client=http_client,
@@ -299,7 +299,8 @@ def _server_stats(port: int) -> list[tuple[int, int]]:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
         connection.request("GET", "/stats")
-        return [tuple(pair) for pair in json.loads(connection.getresponse().read())]  # type: ignore[misc]
+        pairs: list[list[int]] = json.loads(connection.getresponse().read())
+        return [(received, first_byte) for received, first_byte in pairs]
     finally:
         connection.close()
 

@@ -1,0 +1,49 @@
+"""The concurrency benchmark runs end to end in quick mode against our client alone.
+
+No timing is asserted: the figures depend on the machine. Peers are not needed; the rows of
+any that are missing (or excluded) are absent, with the reason printed.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_quick_mode_writes_the_concurrency_section(tmp_path: Path) -> None:
+    results = tmp_path / "RESULTS.md"
+    results.write_text("# Benchmark results\n\n## Setup\n\n- kept as it was\n", encoding="utf-8")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.concurrency",
+            "--quick",
+            "--clients",
+            "ours",
+            "--out",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=110,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = results.read_text(encoding="utf-8")
+    assert report.startswith("# Benchmark results\n\n## Setup\n\n- kept as it was\n")
+    assert report.count("## Concurrency") == 1
+    lines = report.splitlines()
+    header = next(line for line in lines if line.startswith("| client | N |"))
+    assert "TTFT p99 (ms)" in header
+    assert "added latency p99 (ms)" in header
+    ours = [line for line in lines if line.startswith("| ours: TogetherLLM.astream")]
+    assert len(ours) == 2  # N = 1 and N = 10
+    assert all(line.count("|") == header.count("|") for line in ours)
+    assert any(line.startswith("| floor: asyncio raw-socket reader") for line in lines)
+    assert "Goal (ours, N = 1000" in report
+    assert "## Concurrency" in done.stdout
