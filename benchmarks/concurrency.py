@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import http.client
 import importlib.util
 import json
@@ -101,7 +102,26 @@ CLIENTS: tuple[Client, ...] = (
     ),
     Client("langchain_openai", "langchain-openai OpenAI.astream", ("langchain_openai",)),
 )
-BY_NAME = {client.name: client for client in CLIENTS}
+DIAGNOSTICS: tuple[Client, ...] = (
+    # Run at the largest N only, to split our time to first token between the layers.
+    Client(
+        "diag_aiohttp",
+        "aiohttp alone: ClientSession.post + readany, our connector settings",
+        ("aiohttp",),
+    ),
+    Client(
+        "diag_ours_bare",
+        "ours without LangChain: TogetherLLM._astream, no callbacks",
+        ("langchain_together_stream",),
+    ),
+    Client(
+        "diag_ours_gc_frozen",
+        "ours: TogetherLLM.astream after gc.freeze()",
+        ("langchain_together_stream",),
+    ),
+)
+BY_NAME = {client.name: client for client in CLIENTS + DIAGNOSTICS}
+NO_CALLBACKS = ("floor", "diag_aiohttp", "diag_ours_bare")
 
 
 class Built:
@@ -121,12 +141,12 @@ class Built:
 
 
 class Counter:
-    """Counts `on_llm_new_token` calls; built lazily so the floor needs no LangChain."""
+    """Counts `on_llm_new_token` calls (the floor has no callbacks and imports no LangChain)."""
 
-    def __init__(self) -> None:
+    def __init__(self, name: str) -> None:
         """Start at zero."""
         self.tokens = 0
-        self.handler = _inline_counter(self)
+        self.handler = None if name in NO_CALLBACKS else _inline_counter(self)
 
 
 def _inline_counter(counter: Counter) -> Any:
@@ -161,11 +181,20 @@ def build(name: str, base_url: str, n: int, counter: Counter) -> Built:
     """A new client of kind `name` for `n` concurrent streams to `base_url`."""
     if name == "floor":
         return Built(lambda: _raw_stream(base_url))
-    if name == "ours":
+    if name in ("ours", "diag_ours_gc_frozen", "diag_ours_bare"):
         llm = _ours_llm(base_url)  # max_connections defaults to 1000
         if n > llm.max_connections:
             llm = llm.model_copy(update={"max_connections": n})
+        if name == "diag_ours_bare":
+
+            async def bare() -> AsyncIterator[str]:
+                async for chunk in llm._astream(PROMPT):
+                    yield chunk.text
+
+            return Built(bare, llm.aclose)
         return Built(_langchain_stream(llm, counter), llm.aclose)
+    if name == "diag_aiohttp":
+        return _aiohttp_alone(base_url, n)
     if name == "threadpool":
         from langchain_core.language_models.llms import BaseLLM
 
@@ -206,6 +235,46 @@ def build(name: str, base_url: str, n: int, counter: Counter) -> Built:
     raise ValueError(msg)
 
 
+def _texts(pending: bytes, data: bytes) -> tuple[list[str], bytes, bool]:
+    """Token texts of the complete events in `pending + data`, the rest, and whether done."""
+    *events, rest = (pending + data).split(b"\n\n")
+    texts: list[str] = []
+    for item in events:
+        start = item.find(b"data: ")
+        if start < 0:
+            continue
+        payload = item[start + 6 :]
+        if payload.startswith(b"[DONE]"):
+            return texts, rest, True
+        texts.append(json.loads(payload)["choices"][0]["text"])
+    return texts, rest, False
+
+
+def _aiohttp_alone(base_url: str, n: int) -> Built:
+    """aiohttp with the session settings of `_async_transport`, and nothing of ours."""
+    import aiohttp
+
+    connector = aiohttp.TCPConnector(limit=max(n, 1000), limit_per_host=0)
+    session = aiohttp.ClientSession(connector=connector, auto_decompress=False, trust_env=False)
+    body = json.dumps({"model": MODEL, "prompt": PROMPT, "stream": True}).encode()
+    headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
+
+    async def stream() -> AsyncIterator[str]:
+        async with session.post(f"{base_url}/completions", data=body, headers=headers) as reply:
+            pending, done = b"", False
+            for _ in range(1_000_000):
+                data = await reply.content.readany()
+                if not data:
+                    return
+                texts, pending, done = _texts(pending, data)
+                for text in texts:
+                    yield text
+                if done:
+                    return
+
+    return Built(stream, session.close)
+
+
 async def _raw_stream(base_url: str) -> AsyncIterator[str]:
     """The floor: one connection, one request, `read`, split on blank lines, `json.loads`."""
     parts = base_url.split("/", 3)  # http: '' host:port path
@@ -218,20 +287,16 @@ async def _raw_stream(base_url: str) -> AsyncIterator[str]:
     reader, writer = await asyncio.open_connection(host, int(port))
     try:
         writer.write(request)
-        pending = b""
+        pending, done = b"", False
         for _ in range(1_000_000):
             data = await reader.read(65536)
             if not data:
                 return
-            *events, pending = (pending + data).split(b"\n\n")
-            for item in events:
-                start = item.find(b"data: ")
-                if start < 0:
-                    continue
-                payload = item[start + 6 :]
-                if payload.startswith(b"[DONE]"):
-                    return
-                yield json.loads(payload)["choices"][0]["text"]
+            texts, pending, done = _texts(pending, data)
+            for text in texts:
+                yield text
+            if done:
+                return
     finally:
         writer.close()
 
@@ -252,37 +317,43 @@ class RunResult:
     reached_server_ms: list[float] = field(default_factory=list)  # release → request read
     server_first_byte_ms: list[float] = field(default_factory=list)  # request read → first byte
     wall_s: list[float] = field(default_factory=list)  # per round
-    threads_peak: int = 0
+    threads_peak: int | None = None  # filled in by the parent
     failed: int = 0  # streams that raised, timed out or lost tokens
     callbacks: int = 0
     tokens: int = 0
     errors: list[str] = field(default_factory=list)
 
 
-def _threads() -> int:
+def _threads(pid: int) -> int | None:
     try:
-        for line in Path("/proc/self/status").read_text().splitlines():
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("Threads:"):
                 return int(line.split()[1])
-    except OSError:
-        pass
-    return threading.active_count()
+    except (OSError, ValueError):
+        return None
+    return None
 
 
 class ThreadSampler:
-    """Peak OS thread count of this process, sampled every 5 ms (itself not counted)."""
+    """Peak OS thread count of another process, read from `/proc` every 5 ms.
 
-    def __init__(self) -> None:
-        """Not yet sampling."""
-        self.peak = 0
+    Sampled from the parent, so the measurement takes no GIL in the process measured.
+    """
+
+    def __init__(self, pid: int, limit: float) -> None:
+        """Sample `pid` for at most `limit` seconds."""
+        self.pid = pid
+        self.peak: int | None = None
+        self._limit = limit
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        for _ in range(200 * 600):  # at most ten minutes
-            self.peak = max(self.peak, _threads() - 1)
-            if self._stop.wait(0.005):
-                return
+        deadline = time.monotonic() + self._limit
+        while time.monotonic() < deadline and not self._stop.wait(0.005):
+            count = _threads(self.pid)
+            if count is not None:
+                self.peak = max(self.peak or 0, count)
 
     def __enter__(self) -> ThreadSampler:
         """Start sampling."""
@@ -362,17 +433,20 @@ async def _one_round(name: str, port: int, plan: Plan, result: RunResult, counte
 
 async def _child(name: str, port: int, n: int, plan: Plan) -> RunResult:
     result = RunResult(name, n, plan.rounds[n])
-    counter = Counter()
+    counter = Counter(name)
     # Warm-up: imports, lazy initialisation, the executor's first thread; then a new client.
     warm = build(name, url(port, "chunked", 2, 1000), 1, counter)
     async for _ in warm.stream():
         pass
     await warm.aclose()
     counter.tokens = 0
-    with ThreadSampler() as sampler:
-        for _ in range(plan.rounds[n]):
-            await _one_round(name, port, plan, result, counter)
-    result.threads_peak = sampler.peak
+    if name == "diag_ours_gc_frozen":
+        # What an application gets by freezing its start-up heap (imports, models) out of the
+        # cyclic collector's reach: full collections then walk only the streams' objects.
+        gc.collect()
+        gc.freeze()
+    for _ in range(plan.rounds[n]):
+        await _one_round(name, port, plan, result, counter)
     result.callbacks = counter.tokens
     return result
 
@@ -416,7 +490,7 @@ class Row:
 def summarise(result: RunResult, plan: Plan) -> Row:
     """Percentiles of one child's pooled samples."""
     expected = result.n * result.rounds
-    if result.client != "floor" and result.callbacks != result.tokens:
+    if result.client not in NO_CALLBACKS and result.callbacks != result.tokens:
         result.errors.append(f"{result.callbacks} callbacks for {result.tokens} tokens")
     return Row(
         client=result.client,
@@ -439,17 +513,25 @@ def run_child(name: str, port: int, n: int, plan: Plan, *, quick: bool) -> Row:
     command += ["--port", str(port), "--n", str(n)] + (["--quick"] if quick else [])
     # Rounds, warm-up and imports; the paced server stops any stream after 30 s anyway.
     limit = plan.rounds[n] * (plan.run_timeout + 10) + 60
-    try:
-        done = subprocess.run(
-            command, cwd=ROOT, capture_output=True, text=True, timeout=limit, check=False
-        )
-    except subprocess.TimeoutExpired:
-        return Row(name, n, failed="all", note=f"child killed after {limit:.0f} s")
-    lines = done.stdout.strip().splitlines()
-    if done.returncode != 0 or not lines:
-        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        return Row(name, n, failed="all", note=f"exit {done.returncode}: {tail[:200]}")
-    return summarise(RunResult(**json.loads(lines[-1])), plan)
+    with (
+        subprocess.Popen(
+            command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        ) as child,
+        ThreadSampler(child.pid, limit) as sampler,
+    ):
+        try:
+            stdout, stderr = child.communicate(timeout=limit)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.communicate(timeout=10)
+            return Row(name, n, failed="all", note=f"child killed after {limit:.0f} s")
+    lines = stdout.strip().splitlines()
+    if child.returncode != 0 or not lines:
+        tail = (stderr.strip().splitlines() or ["no output"])[-1]
+        return Row(name, n, failed="all", note=f"exit {child.returncode}: {tail[:200]}")
+    result = RunResult(**json.loads(lines[-1]))
+    result.threads_peak = sampler.peak
+    return summarise(result, plan)
 
 
 def _fmt(value: float | None, unit: str = "") -> str:
@@ -515,7 +597,8 @@ def render(rows: list[Row], skipped: dict[str, str], plan: Plan, *, quick: bool)
     ]
     ours = {row.n: row for row in rows if row.client == "ours"}
     order = {client.name: index for index, client in enumerate(CLIENTS)}
-    for row in sorted(rows, key=lambda row: (row.n, order[row.client])):
+    main_rows = [row for row in rows if row.client in order]
+    for row in sorted(main_rows, key=lambda row: (row.n, order[row.client])):
         client = BY_NAME[row.client]
         base = ours.get(row.n, Row("ours", row.n))
         show = client.name != "ours"
@@ -530,6 +613,7 @@ def render(rows: list[Row], skipped: dict[str, str], plan: Plan, *, quick: bool)
             row.failed + (f" ({row.note})" if row.note else ""),
         ]
         lines.append(f"| {client.label} | {row.n:,} | " + " | ".join(cells) + " |")
+    lines += _diagnostics_table(rows)
     if skipped:
         lines += ["", "Skipped:", ""]
         lines += [f"- {BY_NAME[name].label}: {reason}" for name, reason in skipped.items()]
@@ -559,14 +643,49 @@ def render(rows: list[Row], skipped: dict[str, str], plan: Plan, *, quick: bool)
         "- langchain-openai: `OpenAI(base_url=..., max_retries=0, http_async_client=...)` with "
         "openai's `DefaultAsyncHttpxClient` whose pool limits are raised from openai's "
         "1000 connections / 100 keep-alive to max(N + 16, 1000) each.",
-        "- Threads peak: `/proc/self/status` sampled every 5 ms during the rounds (the sampler "
-        "not counted). A run that does not finish within "
-        f"{plan.run_timeout:.0f} s has its streams cancelled and counted as failed.",
+        "- Threads peak: the child's `/proc/<pid>/status` read by the parent every 5 ms over "
+        "the child's life (imports and warm-up included). A round that does not finish within "
+        f"{plan.run_timeout:.0f} s has its streams cancelled and counted as failed; a child "
+        "that overruns is killed.",
         f"- Machine: {platform.platform()}, {os.cpu_count()} CPUs, Python "
         f"{platform.python_version()}.",
         "",
     ]
     return "\n".join(lines)
+
+
+def _diagnostics_table(rows: list[Row]) -> list[str]:
+    diagnostic = {
+        row.client: row for row in rows if row.client in BY_NAME and row.client.startswith("diag_")
+    }
+    if not diagnostic:
+        return []
+    n = max(row.n for row in diagnostic.values())
+    at_n = {row.client: row for row in rows if row.n == n}
+    ours = at_n.get("ours", Row("ours", n))
+    lines = [
+        "",
+        f"### Where our time to first token goes at N = {n:,}",
+        "",
+        "The same run, layer by layer (each row a separate child process; in brackets, the "
+        "ratio to ours):",
+        "",
+        "| client | TTFT p50 (ms) | TTFT p99 (ms) | added latency p99 (ms) | failed streams |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name in ("floor", "diag_aiohttp", "diag_ours_bare", "ours", "diag_ours_gc_frozen"):
+        row = at_n.get(name)
+        if row is None:
+            continue
+        show = name != "ours"
+        cells = [
+            _with_ratio(row.ttft_p50, ours.ttft_p50, show=show),
+            _with_ratio(row.ttft_p99, ours.ttft_p99, show=show),
+            _with_ratio(row.latency_p99, ours.latency_p99, show=show),
+            row.failed + (f" ({row.note})" if row.note else ""),
+        ]
+        lines.append(f"| {BY_NAME[name].label} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def _progress(row: Row) -> str:
@@ -579,12 +698,38 @@ def _progress(row: Row) -> str:
     )
 
 
+def measure(
+    clients: list[Client], diagnostics: list[Client], plan: Plan, *, quick: bool
+) -> list[Row]:
+    """Every client at every N (the diagnostics at the largest), against one load server."""
+    rows: list[Row] = []
+    with load_server("--asyncio", "--backlog", "4096") as port:
+        for n in plan.ns:
+            for client in clients + (diagnostics if n == max(plan.ns) else []):
+                row = run_child(client.name, port, n, plan, quick=quick)
+                print(_progress(row), flush=True)
+                rows.append(row)
+                if client.name == "floor" and n == max(plan.ns):
+                    print(
+                        f"[concurrency] load server alone at N={n}: TTFT p99 "
+                        f"{_fmt(row.ttft_p99)} ms, added latency p99 {_fmt(row.latency_p99)} ms, "
+                        f"wall {_fmt(row.wall_s)} s",
+                        flush=True,
+                    )
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run every client at every N and write the `## Concurrency` section of RESULTS.md."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="N = 1, 10 and short streams")
-    parser.add_argument("--clients", help="comma-separated subset of: " + ", ".join(BY_NAME))
+    parser.add_argument(
+        "--clients", help="comma-separated subset of: " + ", ".join(c.name for c in CLIENTS)
+    )
     parser.add_argument("--ns", help="comma-separated subset of the N values to run")
+    parser.add_argument(
+        "--no-diagnostics", action="store_true", help="skip the breakdown of ours at the largest N"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -599,7 +744,7 @@ def main(argv: list[str] | None = None) -> int:
         if not set(ns) <= set(plan.ns):
             parser.error(f"--ns must be a subset of {plan.ns}")
         plan = replace(plan, ns=ns)
-    wanted = args.clients.split(",") if args.clients else list(BY_NAME)
+    wanted = args.clients.split(",") if args.clients else [client.name for client in CLIENTS]
     unknown = [name for name in wanted if name not in BY_NAME]
     if unknown:
         parser.error(f"unknown clients: {', '.join(unknown)}")
@@ -614,21 +759,11 @@ def main(argv: list[str] | None = None) -> int:
             skipped[name] = reason
         else:
             clients.append(BY_NAME[name])
+    diagnostics: list[Client] = []
+    if "ours" in [client.name for client in clients] and not args.no_diagnostics:
+        diagnostics = [client for client in DIAGNOSTICS if client.skip_reason() is None]
     started = time.perf_counter()
-    rows: list[Row] = []
-    with load_server("--asyncio", "--backlog", "4096") as port:
-        for n in plan.ns:
-            for client in clients:
-                row = run_child(client.name, port, n, plan, quick=args.quick)
-                print(_progress(row), flush=True)
-                rows.append(row)
-                if client.name == "floor" and n == max(plan.ns):
-                    print(
-                        f"[concurrency] load server alone at N={n}: TTFT p99 "
-                        f"{_fmt(row.ttft_p99)} ms, added latency p99 {_fmt(row.latency_p99)} ms, "
-                        f"wall {_fmt(row.wall_s)} s",
-                        flush=True,
-                    )
+    rows = measure(clients, diagnostics, plan, quick=args.quick)
     section = render(rows, skipped, plan, quick=args.quick)
     args.out.mkdir(parents=True, exist_ok=True)
     results = args.out / "RESULTS.md"
