@@ -38,12 +38,15 @@ def test_quick_mode_writes_the_concurrency_section(tmp_path: Path) -> None:
     assert report.startswith("# Benchmark results\n\n## Setup\n\n- kept as it was\n")
     assert report.count("## Concurrency") == 1
     lines = report.splitlines()
-    header = next(line for line in lines if line.startswith("| client | N |"))
+    start = next(i for i, line in enumerate(lines) if line.startswith("| client | N |"))
+    header = lines[start]
     assert "TTFT p99 (ms)" in header
     assert "added latency p99 (ms)" in header
-    ours = [line for line in lines if line.startswith("| ours: TogetherLLM.astream")]
-    assert len(ours) == 2  # N = 1 and N = 10
-    assert all(line.count("|") == header.count("|") for line in ours)
-    assert any(line.startswith("| floor: asyncio raw-socket reader") for line in lines)
+    table = lines[start + 2 : lines.index("", start)]
+    ours = [line for line in table if line.startswith("| ours: TogetherLLM.astream (aiohttp) |")]
+    assert [line.split("|")[2].strip() for line in ours] == ["1", "10"]
+    assert all(line.count("|") == header.count("|") for line in table)
+    assert any(line.startswith("| floor: asyncio raw-socket reader") for line in table)
+    assert "### Where our time to first token goes at N = 10" in report
     assert "Goal (ours, N = 1000" in report
     assert "## Concurrency" in done.stdout
