@@ -50,3 +50,15 @@ def test_quick_mode_writes_the_concurrency_section(tmp_path: Path) -> None:
     assert "### Where our time to first token goes at N = 10" in report
     assert "Goal (ours, N = 1000" in report
     assert "## Concurrency" in done.stdout
+
+
+def test_the_section_is_replaced_in_place_and_the_rest_kept() -> None:
+    from benchmarks.run import section_of, splice_section
+
+    report = "# Results\n\n## Targets\n\nt\n\n## Concurrency\n\nold\n\n## Setup\n\ns\n"
+    spliced = splice_section(report, "## Concurrency\n\nnew\n")
+    assert spliced == "# Results\n\n## Targets\n\nt\n\n## Concurrency\n\nnew\n\n## Setup\n\ns\n"
+    assert section_of(spliced) == "## Concurrency\n\nnew\n"
+    appended = splice_section("# Results\n\n## Setup\n\ns\n", "## Concurrency\n\nc\n")
+    assert appended == "# Results\n\n## Setup\n\ns\n\n## Concurrency\n\nc\n"
+    assert section_of("# Results\n") is None
