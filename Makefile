@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help test lint format demo clean bench
+.PHONY: help test lint format demo clean bench bench-concurrency
 
 help:
 	@echo "make test   - install into .venv and run the test suite"
@@ -12,6 +12,7 @@ help:
 	@echo "make format - ruff format + fixes"
 	@echo "make demo   - stream a completion from the offline Together emulator"
 	@echo "make bench  - benchmark against the peers in .venv-bench; writes benchmarks/RESULTS.md"
+	@echo "make bench-concurrency - N = 1..1000 concurrent paced streams; its RESULTS.md section"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +47,10 @@ $(BENCH_STAMP): pyproject.toml
 
 bench: $(BENCH_STAMP)
 	$(BENCH_VENV)/bin/python -m benchmarks.run $(BENCH_ARGS)
+	$(BENCH_VENV)/bin/python -m benchmarks.concurrency $(BENCH_CONCURRENCY_ARGS)
+
+bench-concurrency: $(BENCH_STAMP)
+	$(BENCH_VENV)/bin/python -m benchmarks.concurrency $(BENCH_CONCURRENCY_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

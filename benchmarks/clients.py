@@ -53,6 +53,10 @@ def _handler(on_token: OnToken) -> Any:
     from langchain_core.callbacks import BaseCallbackHandler
 
     class TokenCounter(BaseCallbackHandler):
+        # Sync paths call a sync handler directly anyway; on the async path (ours_async)
+        # langchain-core would otherwise run it in the loop's executor, a thread hop per token.
+        run_inline = True
+
         def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
             on_token(token)
 

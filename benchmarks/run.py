@@ -94,10 +94,10 @@ COLUMNS: tuple[tuple[str, str, bool], ...] = (
 
 
 @contextmanager
-def load_server() -> Iterator[int]:
-    """Start the load server in its own process; yield its port."""
+def load_server(*options: str) -> Iterator[int]:
+    """Start the load server in its own process, with these options; yield its port."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.loadserver"],
+        [sys.executable, "-m", "benchmarks.loadserver", *options],
         cwd=ROOT,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -550,6 +550,36 @@ def chart(figures: dict[str, Figures], path: Path) -> str | None:
     return None
 
 
+CONCURRENCY_HEADING = "## Concurrency"
+
+
+def splice_section(report: str, section: str, heading: str = CONCURRENCY_HEADING) -> str:
+    """`report` with its `heading` section (up to the next `## ` heading) replaced by `section`.
+
+    The section is appended at the end when the report has none; `section` starts with the
+    heading line. The rest of the report is kept byte for byte.
+    """
+    lines = report.splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if line.rstrip() == heading), None)
+    block = section.rstrip("\n") + "\n"
+    if start is None:
+        text = "".join(lines).rstrip("\n")
+        return (text + "\n\n" if text else "") + block
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    after = "".join(lines[end:])
+    return "".join(lines[:start]) + block + ("\n" + after if after else "")
+
+
+def section_of(report: str, heading: str = CONCURRENCY_HEADING) -> str | None:
+    """The `heading` section of `report` (up to the next `## ` heading), or None."""
+    lines = report.splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if line.rstrip() == heading), None)
+    if start is None:
+        return None
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    return "".join(lines[start:end]).rstrip("\n") + "\n"
+
+
 # --- main ------------------------------------------------------------------------------------
 
 
@@ -629,7 +659,12 @@ def main(argv: list[str] | None = None) -> int:
         figures[name].import_ms = ms
     args.out.mkdir(parents=True, exist_ok=True)
     report = render(figures, skipped, sizes, rate, quick=args.quick, stages=stages)
-    (args.out / "RESULTS.md").write_text(report, encoding="utf-8")
+    results = args.out / "RESULTS.md"
+    # `benchmarks.concurrency` owns its own section; a rerun of this harness keeps it.
+    kept = section_of(results.read_text(encoding="utf-8")) if results.exists() else None
+    if kept is not None:
+        report = splice_section(report, kept)
+    results.write_text(report, encoding="utf-8")
     problem = chart(figures, args.out / "results.png")
     if problem:
         print(f"[bench] {problem}", flush=True)
