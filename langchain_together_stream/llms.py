@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping
 from contextlib import aclosing, closing
@@ -577,6 +578,7 @@ def _llm_result(chunks: list[GenerationChunk], *, model: str) -> LLMResult:
     )
 
 
+@functools.lru_cache(maxsize=64)  # called per request; only passing checks are remembered
 def _check_base_url(base_url: str, *, allow_insecure_http: bool) -> None:
     parts = urlsplit(base_url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
