@@ -66,24 +66,31 @@ class GenerationAssembler:
         Returns:
             The LangChain chunk to emit now, or None (nothing new, or held until the end).
         """
-        self._remember(chunk)
-        # Text held from an earlier finish-reason chunk goes out with this one: a stream
-        # that continues after a finish reason (tool-call streams repeat it) loses nothing.
-        text = self._held_text + chunk.text if self._held_text else chunk.text
-        finish_reason = chunk.finish_reason
+        text, finish_reason, logprob, usage, model, chunk_id, seed = chunk
+        # Most chunks carry only text: remember the rest without a call per token.
+        if model:
+            self._model = model
+        if chunk_id:
+            self._id = chunk_id
+        if usage is not None:
+            self._usage = usage
+        if seed is not None:
+            self._seed = seed
+        if self._held_text:
+            # Text held from an earlier finish-reason chunk goes out with this one: a stream
+            # that continues after a finish reason (tool-call streams repeat it) loses nothing.
+            text = self._held_text + text
         if finish_reason is not None:
             self._finish_reason = finish_reason
-            self._held_text, self._held_logprob = text, chunk.logprob
+            self._held_text, self._held_logprob = text, logprob
             return None
         self._held_text = ""
         if not text:
             return None
         self._texts.append(text)
-        if self._with_logprobs:
-            logprob = chunk.logprob
-            if logprob is not None:
-                info = {"logprobs": {"tokens": [text], "token_logprobs": [logprob]}}
-                return GenerationChunk(text=text, generation_info=info)
+        if self._with_logprobs and logprob is not None:
+            info = {"logprobs": {"tokens": [text], "token_logprobs": [logprob]}}
+            return GenerationChunk(text=text, generation_info=info)
         return GenerationChunk(text=text)
 
     def finish(self, *, saw_done: bool) -> GenerationChunk:
@@ -118,16 +125,6 @@ class GenerationAssembler:
         if self._with_logprobs and text and self._held_logprob is not None:
             info["logprobs"] = {"tokens": [text], "token_logprobs": [self._held_logprob]}
         return GenerationChunk(text=text, generation_info=info)
-
-    def _remember(self, chunk: StreamChunk) -> None:
-        if chunk.usage is not None:
-            self._usage = chunk.usage
-        if chunk.model:
-            self._model = chunk.model
-        if chunk.id:
-            self._id = chunk.id
-        if chunk.seed is not None:
-            self._seed = chunk.seed
 
 
 class Aggregate:

@@ -413,10 +413,11 @@ class TogetherLLM(LLM):
         """
         request = self._stream_request(prompt, stop, kwargs)
         chunks = self._reader(kwargs).chunks(self._transport.stream_events(request))
+        on_token = run_manager.on_llm_new_token if run_manager is not None else None
         with closing(chunks):
             for chunk in chunks:
-                if run_manager is not None:
-                    run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                if on_token is not None:
+                    on_token(chunk.text, chunk=chunk)
                 yield chunk
 
     async def _astream(
