@@ -131,7 +131,10 @@ SCENARIOS = {
 
 def test_the_fast_path_is_in_use_with_this_langchain_core() -> None:
     # Otherwise the comparisons below would compare langchain-core with itself.
-    assert FAST_STREAM
+    assert FAST_STREAM, (
+        "langchain-core's minor release is not in _runs._CHECKED_MINORS: compare "
+        "BaseLLM.stream/astream with _runs.py, update it, and add the release"
+    )
     llm = TogetherLLM(model="m", api_key="k")
     assert llm.stream("x").gi_code is stream_run.__code__  # type: ignore[attr-defined]
     assert llm.astream("x").ag_code is astream_run.__code__  # type: ignore[attr-defined]
