@@ -19,14 +19,15 @@ Stage = tuple[str, str, Callable[[], None]]
 
 def _stages(llm: Any) -> list[Stage]:
     from langchain_together_stream._chunks import GenerationAssembler  # noqa: PLC0415
+    from langchain_together_stream._http import Attempts  # noqa: PLC0415
     from langchain_together_stream._wire import DONE, parse_chunk  # noqa: PLC0415
 
     request = llm._stream_request("Benchmark", None, {})
     transport = llm._transport
 
     def reads() -> None:
-        response = transport._post(request)
-        for _ in transport._read(response):
+        response = transport._post(request, Attempts(0))
+        for _ in transport._read(response, Attempts(0)):
             pass
 
     def events() -> None:

@@ -189,24 +189,3 @@ def iter_events(chunks: Iterable[bytes], *, max_event_bytes: int) -> Iterator[SS
     for chunk in chunks:
         yield from decoder.feed(chunk)
     yield from decoder.end()
-
-
-def frame_events(chunks: Iterable[bytes], *, max_event_bytes: int) -> Iterator[bytes]:
-    r"""Regroup reads into runs of complete events with LF line endings.
-
-    Args:
-        chunks: The response body, in reads of any size.
-        max_event_bytes: The largest event accepted.
-
-    Yields:
-        Byte strings that each end with a blank line (`b"\\n\\n"`).
-
-    Raises:
-        TogetherStreamError: An unfinished event grew past `max_event_bytes`.
-    """
-    framer = EventFramer(max_event_bytes=max_event_bytes)
-    for chunk in chunks:
-        if complete := framer.feed(chunk):
-            yield complete
-    if last := framer.end():
-        yield last

@@ -134,8 +134,7 @@ class SyncTransport:
             # so this only closes the socket when the caller stopped early.
             response.close()
 
-    def _post(self, request: StreamRequest, attempts: Attempts | None = None) -> requests.Response:
-        attempts = attempts or Attempts(0)
+    def _post(self, request: StreamRequest, attempts: Attempts) -> requests.Response:
         with _mapped_errors():
             return self.session(request.max_connections).post(
                 request.url,
@@ -151,8 +150,7 @@ class SyncTransport:
             )
 
     @staticmethod
-    def _read(response: requests.Response, attempts: Attempts | None = None) -> Iterator[bytes]:
-        attempts = attempts or Attempts(0)
+    def _read(response: requests.Response, attempts: Attempts) -> Iterator[bytes]:
         read1 = response.raw.read1
         try:
             with _mapped_errors():

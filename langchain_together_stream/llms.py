@@ -7,6 +7,7 @@ import functools
 import json
 from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping
 from contextlib import aclosing, closing
+from types import MappingProxyType
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -28,7 +29,12 @@ from pydantic import (
 from typing_extensions import Self
 
 from langchain_together_stream._async_transport import AsyncTransport
-from langchain_together_stream._chunks import GenerationAssembler, StreamReader, aggregate
+from langchain_together_stream._chunks import (
+    Aggregate,
+    GenerationAssembler,
+    StreamReader,
+    aggregate,
+)
 from langchain_together_stream._http import StreamRequest
 from langchain_together_stream._net import is_loopback
 from langchain_together_stream._runs import FAST_STREAM, astream_run, stream_run
@@ -54,6 +60,16 @@ _COMPLETION_PARAMS = (
     "logprobs",
     "echo",
     "safety_model",
+)
+# Identity encoding and no-cache keep proxies from buffering the stream.
+_HEADERS = MappingProxyType(
+    {
+        "Accept": "text/event-stream",
+        "Accept-Encoding": "identity",
+        "Cache-Control": "no-cache",
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+    }
 )
 _STREAM_FLAG = {"completions": "stream", "inference": "stream_tokens"}
 
@@ -311,13 +327,7 @@ class TogetherLLM(LLM):
         assert self.api_key is not None  # checked at construction
         return StreamRequest(
             url=f"{self.base_url.rstrip('/')}/{self.endpoint}",
-            headers={
-                "Accept": "text/event-stream",
-                "Accept-Encoding": "identity",
-                "Cache-Control": "no-cache",
-                "Content-Type": "application/json",
-                "User-Agent": USER_AGENT,
-            },
+            headers=_HEADERS,
             body=json.dumps(payload).encode(),
             api_key=self.api_key.get_secret_value(),
             connect_timeout=connect_timeout,
@@ -445,10 +455,11 @@ class TogetherLLM(LLM):
         """
         request = self._stream_request(prompt, stop, kwargs)
         chunks = self._reader(kwargs).achunks(self._async_transport.stream_events(request))
+        on_token = run_manager.on_llm_new_token if run_manager is not None else None
         async with aclosing(chunks):
             async for chunk in chunks:
-                if run_manager is not None:
-                    await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                if on_token is not None:
+                    await on_token(chunk.text, chunk=chunk)
                 yield chunk
 
     def _call(
@@ -545,9 +556,12 @@ class TogetherLLM(LLM):
         run_manager: AsyncCallbackManagerForLLMRun | None,
         kwargs: Mapping[str, Any],
     ) -> GenerationChunk:
-        return aggregate(
-            [chunk async for chunk in self._astream(prompt, stop, run_manager, **kwargs)]
-        )
+        # Added up as the chunks arrive, as `aggregate` does on the sync path: holding every
+        # chunk of a long answer first would cost memory in proportion to its token count.
+        total = Aggregate()
+        async for chunk in self._astream(prompt, stop, run_manager, **kwargs):
+            total.add(chunk)
+        return total.result()
 
 
 async def _gather_or_cancel(

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from langchain_together_stream._sse import SSEEvent, frame_events, iter_events
+from langchain_together_stream._sse import EventFramer, SSEEvent, iter_events
 from langchain_together_stream.errors import TogetherStreamError
 from tests.conftest import shared_path
 
@@ -99,8 +99,9 @@ def test_many_data_lines_without_a_blank_line_are_capped_too() -> None:
 
 
 def test_frames_end_on_blank_lines_only() -> None:
-    frames = list(frame_events(iter([b"data: a\n\ndata: b", b"\n\n"]), max_event_bytes=LIMIT))
-    assert frames == [b"data: a\n\n", b"data: b\n\n"]
+    framer = EventFramer(max_event_bytes=LIMIT)
+    frames = [framer.feed(b"data: a\n\ndata: b"), framer.feed(b"\n\n"), framer.end()]
+    assert frames == [b"data: a\n\n", b"data: b\n\n", b""]
 
 
 stream_texts = st.lists(
