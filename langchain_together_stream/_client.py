@@ -74,7 +74,7 @@ class TogetherClient(BaseModel):
     model: str
     """Name of the Together model to use."""
     api_key: SecretStr | None = Field(
-        default_factory=secret_from_env("TOGETHER_API_KEY", default=None)
+        default_factory=secret_from_env("TOGETHER_API_KEY", default=None), validate_default=True
     )
     """Together API key. Read from `TOGETHER_API_KEY` when not given."""
     allow_insecure_http: bool = False
@@ -109,6 +109,14 @@ class TogetherClient(BaseModel):
         if allow is not None:
             check_base_url(base_url, allow_insecure_http=allow)
         return base_url
+
+    @field_validator("api_key")
+    @classmethod
+    def _check_new_api_key(cls, api_key: SecretStr | None) -> SecretStr | None:
+        # Here rather than in the model check, so a refused assignment is not stored.
+        if api_key is not None and api_key.get_secret_value():
+            check_api_key(api_key)
+        return api_key
 
     @field_validator("timeout")
     @classmethod

@@ -8,12 +8,12 @@ is checked before anything is sent: a bad one is a `TogetherConfigurationError` 
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, field_validator, model_validator
-from typing_extensions import Self
+from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 
 from langchain_together_stream.errors import TogetherConfigurationError
 
@@ -64,14 +64,16 @@ def _check_encodable(name: str, value: Any) -> None:
     try:
         json.dumps(value, allow_nan=False)
     except ValueError:
-        msg = (
-            f"{name} must be a finite number (NaN and infinity are not valid JSON, and "
-            "Together would reject them)."
-        )
+        msg = f"{name} must not be NaN or infinity: they are not valid JSON."
         raise TogetherConfigurationError(msg) from None
     except (TypeError, RecursionError) as exc:
         msg = f"{name} cannot be sent: its value is not JSON ({type(exc).__name__}: {exc})."
         raise TogetherConfigurationError(msg) from None
+
+
+@functools.cache
+def _sent_params(cls: type[BaseModel]) -> tuple[str, ...]:
+    return tuple(name for name, field in cls.model_fields.items() if SENT in field.metadata)
 
 
 class SamplingParams(BaseModel):
@@ -117,7 +119,7 @@ class SamplingParams(BaseModel):
         Returns:
             The names of the fields marked `SENT`.
         """
-        return tuple(name for name, field in cls.model_fields.items() if SENT in field.metadata)
+        return _sent_params(cls)
 
     @model_validator(mode="before")
     @classmethod
@@ -135,12 +137,18 @@ class SamplingParams(BaseModel):
     def _one_stop_string(cls, stop: Any) -> Any:
         return [stop] if isinstance(stop, str) else stop
 
-    @model_validator(mode="after")
-    def _check_sent_values(self) -> Self:
-        for name, value in self.request_params().items():
-            if not isinstance(value, (int, str)):  # ints and strings are always valid JSON
-                _check_encodable(name, value)
-        return self
+    @field_validator("*")
+    @classmethod
+    def _check_sent_value(cls, value: Any, info: ValidationInfo) -> Any:
+        # A field validator, so a refused assignment leaves the old value in place.
+        if value is None or isinstance(value, (int, str)):  # always valid JSON
+            return value
+        if info.field_name == "model_kwargs":
+            for key, item in value.items():
+                _check_encodable(f"model_kwargs[{key!r}]", item)
+        elif info.field_name in _sent_params(cls):
+            _check_encodable(info.field_name, value)
+        return value
 
     def request_params(self) -> dict[str, Any]:
         """The parameters set on the model: `SENT` fields not None, then `model_kwargs`.
@@ -150,7 +158,7 @@ class SamplingParams(BaseModel):
         """
         params = {
             name: value
-            for name in type(self).sent_params()
+            for name in _sent_params(type(self))
             if (value := getattr(self, name)) is not None
         }
         params.update(self.model_kwargs)
