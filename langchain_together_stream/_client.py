@@ -99,6 +99,30 @@ class TogetherClient(BaseModel):
     _transport: SyncTransport = PrivateAttr(default_factory=SyncTransport)
     _async_transport: AsyncTransport = PrivateAttr(default_factory=AsyncTransport)
 
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        """Refuse a model that lists a LangChain base before this mixin.
+
+        LangChain's `Serializable.lc_secrets` would then hide this one, and `dumpd` would no
+        longer replace the key with a `TOGETHER_API_KEY` reference.
+
+        Args:
+            **kwargs: Passed on to pydantic.
+
+        Raises:
+            TypeError: A base before `TogetherClient` in the MRO defines a method of its own.
+        """
+        super().__pydantic_init_subclass__(**kwargs)
+        mro = cls.__mro__
+        for base in mro[: mro.index(TogetherClient)]:
+            if not issubclass(base, TogetherClient) and "lc_secrets" in vars(base):
+                msg = (
+                    f"{cls.__name__}: list TogetherClient (and the parameter mixins) before "
+                    f"{base.__name__}, e.g. class {cls.__name__}(TogetherClient, "
+                    f"SamplingParams, BaseChatModel), so that its lc_secrets is used."
+                )
+                raise TypeError(msg)
+
     @field_validator("base_url")
     @classmethod
     def _check_new_base_url(cls, base_url: str, info: ValidationInfo) -> str:

@@ -1,9 +1,14 @@
 """The seam every model builds on: parameters derived from fields, a generic stream reader."""
 
 import asyncio
+import json
 from collections.abc import AsyncGenerator, Generator
 
 import pytest
+from langchain_core.language_models.chat_models import BaseChatModel
+from langchain_core.load import dumpd
+from langchain_core.outputs import ChatResult
+from pydantic import ConfigDict
 
 from langchain_together_stream import TogetherLLM, TogetherStreamError
 from langchain_together_stream._client import TogetherClient
@@ -101,3 +106,48 @@ def test_the_async_reader_asks_the_assembler_to_finish_a_cut_stream() -> None:
     with pytest.raises(TogetherStreamError, match=r"no \[DONE\]") as info:
         asyncio.run(read())
     assert (seen, info.value.partial_text) == (["A"], "a")
+
+
+# --- a chat model on the seam: the mixins come first ------------------------------------------
+
+
+class _Chat(TogetherClient, SamplingParams, BaseChatModel):
+    """The shape `ChatTogether` takes; only what these tests need."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, validate_assignment=True)
+
+    @property
+    def _llm_type(self) -> str:
+        return "toy-chat"
+
+    @classmethod
+    def is_lc_serializable(cls) -> bool:
+        return True
+
+    def _generate(self, *args: object, **kwargs: object) -> ChatResult:
+        raise NotImplementedError
+
+
+def test_a_chat_model_on_the_seam_keeps_the_key_a_secret_reference() -> None:
+    chat = _Chat(model="m", api_key="sk-chat-SECRET", temperature=0.5, stop="END")
+    dumped = dumpd(chat)
+    assert dumped["kwargs"]["api_key"] == {"lc": 1, "type": "secret", "id": ["TOGETHER_API_KEY"]}
+    assert "sk-chat-SECRET" not in json.dumps(dumped)
+    payload = chat.request_payload({"model": chat.model, "messages": []}, None, {"top_k": 5})
+    assert payload == {
+        "model": "m",
+        "messages": [],
+        "temperature": 0.5,
+        "top_k": 5,
+        "stop": ["END"],
+    }
+    request = chat.build_request("chat/completions", payload)
+    assert request.url == "https://api.together.xyz/v1/chat/completions"
+    assert json.loads(request.body) == payload
+
+
+def test_a_model_listing_langchain_first_is_refused() -> None:
+    with pytest.raises(TypeError, match=r"list TogetherClient .* before"):
+
+        class _Wrong(BaseChatModel, TogetherClient, SamplingParams):
+            pass
