@@ -40,6 +40,7 @@ class ChunkContext:
     logprobs: bool
     send_usage: bool
     cached_tokens: int = 0
+    top_logprobs: bool = False
 
 
 def chat_usage(plan: ChatPlan, cached_tokens: int = 0) -> dict[str, int]:
@@ -84,6 +85,8 @@ def chat_body(plan: ChatPlan, ctx: ChunkContext) -> dict[str, Any]:
             "token_logprobs": [t.logprob for t in tokens],
             "token_ids": [t.id for t in tokens],
         }
+        if ctx.top_logprobs:
+            logprobs["top_logprobs"] = [{t.text: t.logprob} for t in tokens]
     return {
         "id": ctx.request_id,
         "object": "chat.completion",

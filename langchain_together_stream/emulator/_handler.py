@@ -312,7 +312,8 @@ class Handler(BaseHTTPRequestHandler):
             created=int(time.time()),
             model=req["model"],
             seed=_seed(req.get("seed"), prompt, above_int64=True),
-            logprobs=bool(req.get("logprobs")),
+            logprobs=bool(req.get("logprobs") or req.get("top_logprobs")),
+            top_logprobs=bool(req.get("top_logprobs")),
             send_usage=_chat_usage_wanted(req, self.headers.get("X-Emulator-Usage")),
             cached_tokens=int(self._header_number("X-Emulator-Cached-Tokens") or 0),
         )

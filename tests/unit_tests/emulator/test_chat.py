@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from langchain_together_stream.emulator import (
+    FAULTS,
     ChatReply,
     ChatToolCall,
     TogetherEmulator,
@@ -650,6 +651,9 @@ def test_logprobs_are_bare_numbers_per_chunk(emu: TogetherEmulator) -> None:
         == 5
     )
     assert all(c["choices"][0]["logprobs"] is None for c in stream_chunks(emu, "Hi", max_tokens=2))
+    code, _, body = chat(emu, "Hi", logprobs=True, top_logprobs=1, max_tokens=2)
+    top = json.loads(body)["choices"][0]["logprobs"]["top_logprobs"]
+    assert [list(t) for t in top] == [[tok] for tok in logprobs["tokens"][:2]]
 
 
 # ---------------------------------------------------------------------- responder
@@ -769,3 +773,59 @@ def test_pacing_applies_to_chat(emu: TogetherEmulator) -> None:
     chunks = stream_chunks(emu, "Hi", max_tokens=3, headers={"X-Emulator-TTFT": "0.2"})
     assert time.monotonic() - start >= 0.2
     assert len(chunks) == 3
+
+
+# Short parameters so every fault ends quickly; the rest are the faults' defaults.
+_SWEEP_PARAMS = {
+    "stall": ";seconds=0.05",
+    "stall-headers": ";seconds=0.05",
+    "long-line": ";bytes=5000",
+    "rate-limit-then-ok": ";seconds=0",
+    "server-error-then-ok": ";seconds=0",
+}
+
+
+@pytest.mark.parametrize("name", sorted(FAULTS))
+@pytest.mark.parametrize("tools", [False, True], ids=["text", "tool-call"])
+def test_every_fault_applies_to_chat(emu: TogetherEmulator, name: str, tools: bool) -> None:
+    body: dict[str, Any] = {
+        "model": "m",
+        "messages": [{"role": "user", "content": f"sweep {name} {tools} add 1 and 2"}],
+        "stream": True,
+        "max_tokens": 8,
+    }
+    if tools:
+        body["tools"] = [ADD]
+    payload = json.dumps(body).encode()
+    head = (
+        f"POST {PATH} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\n"
+        f"X-Emulator-Fault: {name}{_SWEEP_PARAMS.get(name, '')}\r\n"
+        f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n"
+    )
+    raw = b""
+    with socket.create_connection(("127.0.0.1", emu.port), timeout=TIMEOUT) as sock:
+        sock.sendall(head.encode() + payload)
+        try:
+            while data := sock.recv(65536):
+                raw += data
+        except ConnectionResetError:
+            assert name == "reset"
+    record = emu.requests[-1]
+    assert record.fault == name
+    assert emu.wait_for_requests(len(emu.requests))
+    if name == "reset":
+        return
+    status = int(raw.split(b" ", 2)[1])
+    expected = FAULTS_STATUS.get(name, 200)
+    assert status == expected, raw[:300]
+    assert b"Internal emulator error" not in raw
+
+
+FAULTS_STATUS = {
+    **{n: int(n.split("-")[1]) for n in FAULTS if n.startswith("http-") and n != "http-error"},
+    "http-error": 500,
+    "credit-limit": 429,
+    "rate-limit-then-ok": 429,
+    "server-error-then-ok": 503,
+    "redirect": 307,
+}
