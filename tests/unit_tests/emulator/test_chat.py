@@ -19,6 +19,8 @@ from langchain_together_stream.emulator import (
     ChatReply,
     ChatToolCall,
     TogetherEmulator,
+    _chat,
+    _chat_wire,
 )
 from langchain_together_stream.emulator._schema import Hints, value_for
 from tests.conftest import shared_path
@@ -829,3 +831,51 @@ FAULTS_STATUS = {
     "server-error-then-ok": 503,
     "redirect": 307,
 }
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(
+                ["type", "properties", "required", "items", "anyOf", "enum", "$ref", "x"]
+            ),
+            children,
+            max_size=4,
+        )
+    ),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    parameters=_JSON,
+    response_format=_JSON,
+    tool_choice=_JSON,
+    content=_JSON,
+    reasoning=_JSON,
+)
+def test_any_request_shape_is_answered_or_refused(
+    parameters: Any, response_format: Any, tool_choice: Any, content: Any, reasoning: Any
+) -> None:
+    # Whatever a client sends, the answer is a plan or a 400, never an emulator crash.
+    req = {
+        "model": "m",
+        "messages": [{"role": "user", "content": content}],
+        "tools": [{"type": "function", "function": {"name": "f", "parameters": parameters}}],
+        "tool_choice": tool_choice,
+        "response_format": response_format,
+        "reasoning": reasoning,
+    }
+    for with_tools in (True, False):
+        body = req if with_tools else {k: v for k, v in req.items() if k != "tools"}
+        try:
+            planned = _chat.plan(body, responder=None, natural_tokens=4, reject_required=True)
+        except _chat.ChatRequestError:
+            continue
+        ctx = _chat_wire.ChunkContext("id", 0, "m", 2**63, logprobs=True, send_usage=True)
+        for event in _chat_wire.chat_events(planned, ctx):
+            json.loads(event)
+        json.dumps(_chat_wire.chat_body(planned, ctx))
