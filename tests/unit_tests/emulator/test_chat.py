@@ -879,3 +879,14 @@ def test_any_request_shape_is_answered_or_refused(
         for event in _chat_wire.chat_events(planned, ctx):
             json.loads(event)
         json.dumps(_chat_wire.chat_body(planned, ctx))
+
+
+def test_a_broken_responder_gives_a_500_envelope(caplog: pytest.LogCaptureFixture) -> None:
+    def responder(messages: list[dict[str, Any]], req: Mapping[str, Any]) -> Any:
+        return {"content": "a dict is not a reply"}
+
+    with TogetherEmulator(chat_responder=responder) as server:
+        code, _, body = chat(server, stream=True)
+    assert code == 500
+    assert json.loads(body)["error"]["type"] == "server_error"
+    assert "chat_responder must return ChatReply" in caplog.text
