@@ -67,6 +67,8 @@ What it answers, unless ``chat_responder`` does:
   pacing and ``X-Emulator-Tokens`` (corpus answers) apply as for completions.
 - ``X-Emulator-Usage: when-asked`` sends usage on a stream only when the request has
   ``stream_options: {"include_usage": true}`` (Together sends it unasked);
+  ``X-Emulator-Usage: separate-chunk`` sends it, only when asked, OpenAI's way: in an
+  extra chunk with empty ``choices`` after the finish chunk.
   ``X-Emulator-Cached-Tokens: <n>`` sets ``cached_tokens``.
 
 ``chat_responder=fn`` scripts answers: ``fn(messages, request_json)`` returns a

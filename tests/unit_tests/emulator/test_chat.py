@@ -634,6 +634,29 @@ def test_usage_only_when_asked_on_request(emu: TogetherEmulator) -> None:
     assert all("usage" not in c for c in parse_sse(body))
 
 
+def test_usage_in_a_separate_chunk_like_openai(emu: TogetherEmulator) -> None:
+    headers = {"X-Emulator-Usage": "separate-chunk"}
+    chunks = parse_sse(chat(emu, stream=True, headers=headers)[2])
+    assert all(c["usage"] is None for c in chunks)
+    for tools in ([], [ADD]):
+        body = chat(
+            emu,
+            "add 1 and 2",
+            stream=True,
+            tools=tools,
+            headers=headers,
+            stream_options={"include_usage": True},
+        )[2]
+        chunks = parse_sse(body)
+        assert chunks[-1]["choices"] == []
+        assert chunks[-1]["usage"]["total_tokens"] > 0
+        assert chunks[-2]["choices"][0]["finish_reason"] in {"stop", "tool_calls"}
+        assert not any(c.get("usage") for c in chunks[:-1])
+    code, _, body = chat(emu, stream=True, headers={"X-Emulator-Usage": "sometimes"})
+    assert code == 400
+    assert json.loads(body)["error"]["param"] == "X-Emulator-Usage"
+
+
 def test_cached_tokens_header(emu: TogetherEmulator) -> None:
     chunks = parse_sse(chat(emu, stream=True, headers={"X-Emulator-Cached-Tokens": "5"})[2])
     assert chunks[-1]["usage"]["cached_tokens"] == 5
@@ -875,7 +898,7 @@ def test_any_request_shape_is_answered_or_refused(
             planned = _chat.plan(body, responder=None, natural_tokens=4, reject_required=True)
         except _chat.ChatRequestError:
             continue
-        ctx = _chat_wire.ChunkContext("id", 0, "m", 2**63, logprobs=True, send_usage=True)
+        ctx = _chat_wire.ChunkContext("id", 0, "m", 2**63, logprobs=True)
         for event in _chat_wire.chat_events(planned, ctx):
             json.loads(event)
         json.dumps(_chat_wire.chat_body(planned, ctx))
