@@ -26,6 +26,7 @@ from langchain_together_stream._http import (
     MAX_ERROR_BODY,
     Attempts,
     StreamRequest,
+    encoding_error,
     is_event_stream,
     response_error,
     transport_error,
@@ -137,7 +138,7 @@ class AsyncTransport:
             response: aiohttp.ClientResponse | None = None
             try:
                 response = await self._post(request, attempts)
-                await _check_response(response)
+                await _check_response(response, attempts.capped(request.read_timeout))
                 events = _events(response, request.max_event_bytes, attempts)
                 first = await anext(events, None)
                 break
@@ -188,17 +189,33 @@ async def _events(
         yield event
 
 
-async def _check_response(response: aiohttp.ClientResponse) -> None:
+async def _check_response(response: aiohttp.ClientResponse, body_seconds: float) -> None:
     status, headers = response.status, response.headers
     if not is_event_stream(status, headers):
-        body = await _read_error_body(response) if wants_error_body(status) else b""
+        body = await _read_error_body(response, body_seconds) if wants_error_body(status) else b""
         raise response_error(status, response.reason, headers, body)
+    if (error := encoding_error(headers)) is not None:
+        raise error
 
 
-async def _read_error_body(response: aiohttp.ClientResponse) -> bytes:
+async def _read_error_body(response: aiohttp.ClientResponse, seconds: float) -> bytes:
+    """Up to `MAX_ERROR_BODY` bytes, read until the body ends or `seconds` have passed.
+
+    `content.read(n)` returns what one segment brought, so it is called until the body ends:
+    a message split over two writes must keep its type (a credit-limit 429 is final).
+    """
+    body = bytearray()
+
+    async def fill() -> None:
+        while len(body) < MAX_ERROR_BODY:
+            chunk = await response.content.read(MAX_ERROR_BODY - len(body))
+            if not chunk:
+                return
+            body.extend(chunk)
+
     with contextlib.suppress(TogetherError), _mapped_errors():
-        return await response.content.read(MAX_ERROR_BODY)
-    return b""
+        await asyncio.wait_for(fill(), seconds)
+    return bytes(body)
 
 
 @contextlib.contextmanager

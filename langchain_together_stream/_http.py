@@ -27,7 +27,9 @@ from langchain_together_stream.errors import (
 READ_SIZE = 65536
 """The most bytes asked for in one read; reads return as soon as any bytes are there."""
 MAX_ERROR_BODY = 65536
-"""The most bytes of an error body read to find Together's message."""
+"""The most bytes of an error body read to find Together's message. The body is read to its
+end (or to this size), however the server splits it, within one read timeout in all."""
+_IDENTITY = frozenset({"", "identity"})
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,31 @@ def is_event_stream(status: int, headers: Mapping[str, str]) -> bool:
     content_type = headers.get("content-type", "")
     ok = 200 <= status < 300  # noqa: PLR2004
     return ok and content_type.lower().lstrip().startswith("text/event-stream")
+
+
+def encoding_error(headers: Mapping[str, str]) -> TogetherStreamError | None:
+    """The error for an event stream sent compressed, which is never decoded.
+
+    Requests ask for `Accept-Encoding: identity`; a compressed stream means something on the
+    way (a proxy, a gateway) ignored that. Decoding it would hold tokens back until a
+    compressed block fills, so it is refused by name instead of failing later as a stream
+    that "ended without [DONE]".
+
+    Args:
+        headers: The response headers (case-insensitive mapping).
+
+    Returns:
+        A `TogetherStreamError` naming the encoding, or None for an identity body.
+    """
+    encoding = headers.get("content-encoding", "").strip().lower()
+    if encoding in _IDENTITY:
+        return None
+    request_id = headers.get("x-request-id") or headers.get("cf-ray") or None
+    message = (
+        f"The event stream came with Content-Encoding {encoding!r}, which is not decoded: "
+        "this client asks for identity, so a proxy or gateway on the way compressed it."
+    )
+    return TogetherStreamError(message, request_id=request_id)
 
 
 def wants_error_body(status: int) -> bool:

@@ -14,6 +14,7 @@ import os
 import threading
 import time
 from collections.abc import Generator, Iterator
+from time import monotonic
 
 import requests
 import urllib3.exceptions
@@ -24,6 +25,7 @@ from langchain_together_stream._http import (
     READ_SIZE,
     Attempts,
     StreamRequest,
+    encoding_error,
     is_event_stream,
     response_error,
     transport_error,
@@ -111,7 +113,7 @@ class SyncTransport:
             watchdog: threading.Timer | None = None
             try:
                 response = self._post(request, attempts)
-                _check_response(response)
+                _check_response(response, attempts.capped(request.read_timeout))
                 watchdog = _watchdog(response, attempts.remaining())
                 events = iter_events(
                     self._read(response, attempts), max_event_bytes=request.max_event_bytes
@@ -173,17 +175,31 @@ def _watchdog(response: requests.Response, seconds: float | None) -> threading.T
     return timer
 
 
-def _check_response(response: requests.Response) -> None:
+def _check_response(response: requests.Response, body_seconds: float) -> None:
     status, headers = response.status_code, response.headers
     if not is_event_stream(status, headers):
-        body = _read_error_body(response) if wants_error_body(status) else b""
+        body = _read_error_body(response, body_seconds) if wants_error_body(status) else b""
         raise response_error(status, response.reason, headers, body)
+    if (error := encoding_error(headers)) is not None:
+        raise error
 
 
-def _read_error_body(response: requests.Response) -> bytes:
+def _read_error_body(response: requests.Response, seconds: float) -> bytes:
+    """Up to `MAX_ERROR_BODY` bytes, read until the body ends or `seconds` have passed.
+
+    A body dripped a byte at a time never trips the idle timeout, hence the overall bound; a
+    broken or cut body keeps what arrived, since its status already says what went wrong.
+    """
+    until = monotonic() + seconds
+    body = bytearray()
+    read1 = response.raw.read1
     with contextlib.suppress(TogetherError), _mapped_errors():
-        return response.raw.read(MAX_ERROR_BODY) or b""
-    return b""
+        while len(body) < MAX_ERROR_BODY and monotonic() < until:
+            chunk = read1(MAX_ERROR_BODY - len(body))
+            if not chunk:
+                break
+            body += chunk
+    return bytes(body)
 
 
 @contextlib.contextmanager

@@ -111,6 +111,11 @@ FAULTS: dict[str, Fault] = {
     "200-no-content-type": Fault(
         TogetherStreamError, "", Reply(headers=[], body=token_stream(TOKENS))
     ),
+    "200-compressed": Fault(
+        TogetherStreamError,
+        "",
+        Reply(headers=[*SSE, ("Content-Encoding", "gzip")], body=[b"\x1f\x8b\x08\x00"]),
+    ),
     "connection-refused": Fault(TogetherConnectionError, "", target="refused"),
     "stall-before-headers": Fault(TogetherTimeoutError, "", target="silent"),
     "stall-before-first-byte": Fault(TogetherTimeoutError, "", Reply(body=[30.0])),
