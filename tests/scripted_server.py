@@ -29,6 +29,8 @@ class Reply:
     body: list[bytes | float] = field(default_factory=list)
     framing: Literal["chunked", "close", "length"] = "chunked"
     reset: bool = False  # end with an RST instead of a clean end
+    head_delay: float = 0.0  # silence before the status line, watching for the client to leave
+    head_drip: float = 0.0  # a pause after every byte of the status line and headers
 
 
 @dataclass
@@ -41,6 +43,7 @@ class Seen:
     body: bytes
     connection: int
     disconnected_at: float | None = None
+    head_sent_at: float | None = None
 
     @property
     def json(self) -> Any:
@@ -167,17 +170,11 @@ class ScriptedServer:
 
     def _send(self, sock: socket.socket, reply: Reply, seen: Seen) -> bool:
         """Write the reply; False when the connection must end afterwards."""
-        head = [f"HTTP/1.1 {reply.status} Scripted"]
-        head += [f"{name}: {value}" for name, value in reply.headers]
-        if reply.framing == "chunked":
-            head.append("Transfer-Encoding: chunked")
-        elif reply.framing == "length":
-            size = sum(len(part) for part in reply.body if isinstance(part, bytes))
-            head.append(f"Content-Length: {size}")
-        else:
-            head.append("Connection: close")
         try:
-            sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode())
+            if not _send_head(sock, _head(reply), reply):
+                seen.disconnected_at = time.monotonic()
+                return False
+            seen.head_sent_at = time.monotonic()
             for part in reply.body:
                 if isinstance(part, float):
                     if not _pause(sock, part):
@@ -197,6 +194,33 @@ class ScriptedServer:
             seen.disconnected_at = time.monotonic()
             return False
         return reply.framing != "close"
+
+
+def _head(reply: Reply) -> bytes:
+    head = [f"HTTP/1.1 {reply.status} Scripted"]
+    head += [f"{name}: {value}" for name, value in reply.headers]
+    if reply.framing == "chunked":
+        head.append("Transfer-Encoding: chunked")
+    elif reply.framing == "length":
+        size = sum(len(part) for part in reply.body if isinstance(part, bytes))
+        head.append(f"Content-Length: {size}")
+    else:
+        head.append("Connection: close")
+    return ("\r\n".join(head) + "\r\n\r\n").encode()
+
+
+def _send_head(sock: socket.socket, head: bytes, reply: Reply) -> bool:
+    """Write the status line and headers as scripted; False if the client hung up."""
+    if reply.head_delay and not _pause(sock, reply.head_delay):
+        return False
+    if not reply.head_drip:
+        sock.sendall(head)
+        return True
+    for index in range(len(head)):
+        sock.sendall(head[index : index + 1])
+        if not _pause(sock, reply.head_drip):
+            return False
+    return True
 
 
 def _pause(sock: socket.socket, seconds: float) -> bool:
