@@ -144,6 +144,13 @@ class AsyncTransport:
                 break
             except TogetherError as error:
                 await asyncio.sleep(attempts.after(error, response))
+            except BaseException:
+                # Cancelled (or interrupted) before the first event: waiting for the headers,
+                # the first event or an error body. Drop the connection now, or the server
+                # keeps generating a billed answer for nobody and the socket lingers.
+                if response is not None:
+                    response.close()
+                raise
         try:
             if first is not None:
                 yield first

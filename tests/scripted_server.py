@@ -254,3 +254,66 @@ def chunks_of(data: bytes, size: int) -> Iterator[bytes]:
     """`data` cut into pieces of `size` bytes."""
     for start in range(0, len(data), size):
         yield data[start : start + size]
+
+
+class StallingListener:
+    """Accepts connections, reads what clients send and never answers a byte.
+
+    An `https://` URL on it leaves the client inside its TLS handshake, waiting for a
+    ServerHello: the "connecting" moment. It records when each client hung up.
+    """
+
+    def __init__(self) -> None:
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(16)
+        self._listener.settimeout(0.05)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self.received: list[bytes] = []
+        self.disconnected_at: list[float | None] = []
+        self._threads = [threading.Thread(target=self._accept, daemon=True)]
+
+    def url(self, scheme: str = "https") -> str:
+        port = self._listener.getsockname()[1]
+        return f"{scheme}://127.0.0.1:{port}/v1"
+
+    def __enter__(self) -> StallingListener:
+        self._threads[0].start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in list(self._threads):
+            thread.join(timeout=5)
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                sock, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            with self._lock:
+                index = len(self.received)
+                self.received.append(b"")
+                self.disconnected_at.append(None)
+            thread = threading.Thread(target=self._drain, args=(sock, index), daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def _drain(self, sock: socket.socket, index: int) -> None:
+        sock.settimeout(0.05)
+        with sock:
+            while not self._stop.is_set():
+                try:
+                    data = sock.recv(65536)
+                except TimeoutError:
+                    continue
+                except OSError:
+                    data = b""
+                with self._lock:
+                    if not data:
+                        self.disconnected_at[index] = time.monotonic()
+                        return
+                    self.received[index] += data
