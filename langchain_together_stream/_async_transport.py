@@ -22,10 +22,12 @@ from collections.abc import AsyncGenerator, Iterator
 
 import aiohttp
 
+from langchain_together_stream._egress import proxy_for, split_credentials, ssl_context, trust
 from langchain_together_stream._http import (
     MAX_ERROR_BODY,
     Attempts,
     StreamRequest,
+    certificate_error,
     encoding_error,
     is_event_stream,
     response_error,
@@ -170,6 +172,10 @@ class AsyncTransport:
             sock_connect=request.connect_timeout,
             sock_read=request.read_timeout,
         )
+        # CAs and proxies come from `_egress`, the policy both paths share; the session
+        # reads nothing from the environment itself (trust_env=False).
+        trusted = trust(request.url, request.verify)
+        proxy, proxy_authorization = split_credentials(proxy_for(request.url) or "")
         with _mapped_errors():
             return await session.post(
                 request.url,
@@ -177,6 +183,13 @@ class AsyncTransport:
                 headers=request.headers_with_auth(),
                 timeout=timeout,
                 allow_redirects=False,
+                ssl=False if trusted is False else ssl_context(trusted),
+                proxy=proxy or None,
+                proxy_headers=(
+                    None
+                    if proxy_authorization is None
+                    else {"Proxy-Authorization": proxy_authorization}
+                ),
             )
 
 
@@ -230,6 +243,8 @@ def _mapped_errors() -> Iterator[None]:
     """Translate every aiohttp/socket failure into the package's own errors."""
     try:
         yield
+    except aiohttp.ClientConnectorCertificateError as exc:
+        raise certificate_error(exc) from exc
     except (aiohttp.ServerTimeoutError, TimeoutError, asyncio.TimeoutError) as exc:
         raise transport_error(exc, timed_out=True) from exc
     except aiohttp.InvalidURL as exc:

@@ -16,6 +16,7 @@ from langchain_together_stream._retry import next_delay, server_delay
 from langchain_together_stream._wire import parse_error_body
 from langchain_together_stream.errors import (
     TogetherAPIError,
+    TogetherCertificateError,
     TogetherConnectionError,
     TogetherError,
     TogetherRateLimitError,
@@ -48,6 +49,8 @@ class StreamRequest:
     max_connections: int = 1000
     deadline: float | None = None
     """Seconds the whole call may take, retries and reading included; None for no limit."""
+    verify: bool | str = True
+    """TLS verification: on (the CAs `_egress.trust` picks), off, or a CA bundle path."""
 
     def headers_with_auth(self) -> dict[str, str]:
         """The headers plus the bearer key, built per request so the key sits in no pool.
@@ -154,6 +157,22 @@ def response_error(
     )
     return TogetherStreamError(
         message, error_type=info.type, request_id=info.request_id or header_id
+    )
+
+
+def certificate_error(exc: BaseException) -> TogetherCertificateError:
+    """The error for a server certificate that failed verification, on either path.
+
+    Args:
+        exc: The client's exception.
+
+    Returns:
+        The typed error; raise it `from exc`.
+    """
+    return TogetherCertificateError(
+        f"The server's TLS certificate is not trusted: {_describe(exc)}. If a proxy or a "
+        "private CA signs it, pass verify='/path/to/ca-bundle.pem' (or set "
+        "REQUESTS_CA_BUNDLE or SSL_CERT_FILE)."
     )
 
 

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
 
 from langchain_together_stream.errors import (
+    TogetherCertificateError,
     TogetherConnectionError,
     TogetherError,
     TogetherRateLimitError,
@@ -37,8 +38,11 @@ def is_retryable(error: TogetherError) -> bool:
         error: The error the attempt ended with.
 
     Returns:
-        True for connection failures, timeouts, 408/409/429/5xx, except a 429 about credit.
+        True for connection failures, timeouts, 408/409/429/5xx, except a 429 about credit
+        and an untrusted certificate.
     """
+    if isinstance(error, TogetherCertificateError):
+        return False
     if isinstance(error, TogetherConnectionError):
         return True
     if isinstance(error, TogetherRateLimitError):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Generator, Iterator
@@ -29,11 +30,13 @@ import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from langchain_together_stream._egress import DEFAULT, proxy_for, trust
 from langchain_together_stream._http import (
     MAX_ERROR_BODY,
     READ_SIZE,
     Attempts,
     StreamRequest,
+    certificate_error,
     encoding_error,
     is_event_stream,
     response_error,
@@ -213,6 +216,9 @@ class SyncTransport:
         with self._lock:
             if self._session is None or self._pid != os.getpid():
                 session = requests.Session()
+                # CAs and proxies come from `_egress`, the policy both paths share; requests'
+                # own reading of the environment (and of ~/.netrc) is switched off.
+                session.trust_env = False
                 adapter = _Adapter(pool_connections=1, pool_maxsize=max_connections)
                 session.mount("https://", adapter)
                 session.mount("http://", adapter)
@@ -284,8 +290,12 @@ class SyncTransport:
             _posting.watch = None
 
     def _send(self, request: StreamRequest, attempts: Attempts) -> requests.Response:
+        trusted = trust(request.url, request.verify)
+        proxy = proxy_for(request.url)
         return self.session(request.max_connections).post(
             request.url,
+            verify=True if trusted == DEFAULT else trusted,
+            proxies={} if proxy is None else {"http": proxy, "https": proxy},
             data=request.body,
             headers=dict(request.headers),
             auth=_BearerAuth(request.api_key),
@@ -349,11 +359,30 @@ def _mapped_errors() -> Iterator[None]:
 
 
 def _mapped(exc: Exception) -> TogetherError:
+    if _is_certificate_failure(exc):
+        return certificate_error(exc)
     if isinstance(exc, (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)):
         return transport_error(exc, timed_out=True)
     if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema)):
         return TogetherConfigurationError(f"Invalid base_url: {exc}")
     return transport_error(exc, timed_out=False)
+
+
+def _is_certificate_failure(exc: BaseException) -> bool:
+    # requests wraps urllib3's MaxRetryError, which wraps urllib3's SSLError, which wraps
+    # the ssl module's verification error: follow causes, reasons and arguments down.
+    pending: list[object] = [exc]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop()
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return True
+        seen.add(id(current))
+        pending += [current.__cause__, current.__context__, getattr(current, "reason", None)]
+        pending += current.args
+    return False
 
 
 def _redact_request(exc: Exception) -> None:

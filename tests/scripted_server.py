@@ -7,9 +7,11 @@ byte and pause for pause, so tests can replay recordings and break framing on pu
 from __future__ import annotations
 
 import json
+import os
 import select
 import socket
 import socketserver
+import ssl
 import struct
 import threading
 import time
@@ -95,16 +97,31 @@ def token_stream(tokens: Iterable[str], finish_reason: str = "length") -> list[b
 class ScriptedServer:
     """Serves `replies` in order (the last one repeats), or whatever `replies(seen)` returns."""
 
-    def __init__(self, replies: list[Reply] | Callable[[Seen], Reply]) -> None:
+    def __init__(
+        self,
+        replies: list[Reply] | Callable[[Seen], Reply],
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
+        """With `tls` (a server context), speak HTTPS; `handshakes` counts TLS attempts."""
         self._replies = replies
+        self._tls = tls
         self.seen: list[Seen] = []
         self.connections = 0
+        self.handshakes = 0
         self._lock = threading.Lock()
         owner = self
 
         class Handler(socketserver.BaseRequestHandler):
             def handle(self) -> None:
-                owner._serve_connection(self.request)
+                sock = self.request
+                if owner._tls is not None:
+                    with owner._lock:
+                        owner.handshakes += 1
+                    try:
+                        sock = owner._tls.wrap_socket(sock, server_side=True)
+                    except (ssl.SSLError, OSError):
+                        return  # the client refused the certificate
+                owner._serve_connection(sock)
 
         class Server(socketserver.ThreadingTCPServer):
             daemon_threads = True
@@ -119,7 +136,11 @@ class ScriptedServer:
     @property
     def base_url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        return f"{'https' if self._tls else 'http'}://{host}:{port}/v1"
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
 
     def __enter__(self) -> ScriptedServer:
         self._thread.start()
@@ -225,16 +246,22 @@ def _send_head(sock: socket.socket, head: bytes, reply: Reply) -> bool:
 
 def _pause(sock: socket.socket, seconds: float) -> bool:
     """Wait, watching for the client to hang up; False if it did."""
-    deadline = time.monotonic() + seconds
-    while (left := deadline - time.monotonic()) > 0:
-        readable, _, _ = select.select([sock], [], [], min(left, 0.01))
-        if readable:
-            try:
-                if not sock.recv(1, socket.MSG_PEEK):
+    # TLS sockets refuse MSG_PEEK: peek at the TCP stream under them, through a duplicate.
+    raw = socket.socket(fileno=os.dup(sock.fileno())) if isinstance(sock, ssl.SSLSocket) else sock
+    try:
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            readable, _, _ = select.select([raw], [], [], min(left, 0.01))
+            if readable:
+                try:
+                    if not raw.recv(1, socket.MSG_PEEK):
+                        return False
+                except OSError:
                     return False
-            except OSError:
-                return False
-    return True
+        return True
+    finally:
+        if raw is not sock:
+            raw.close()
 
 
 def _read_request(reader: Any, connection: int) -> Seen | None:

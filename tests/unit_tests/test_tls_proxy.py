@@ -1,0 +1,267 @@
+"""One TLS and proxy policy for both paths (`_egress`), over real loopback sockets.
+
+Certificates are made for each run with the `openssl` command (a private CA, a server
+certificate for 127.0.0.1 and `together.test`, and an unrelated CA); the proxy is a small
+loopback forward proxy that maps `together.test` to a local server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import ssl
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from langchain_together_stream import (
+    TogetherCertificateError,
+    TogetherConfigurationError,
+    TogetherConnectionError,
+)
+from langchain_together_stream._egress import CA_ENVIRONMENT, proxy_for
+from tests.conftest import make_llm
+from tests.hostile import KEY, TEXT, TOKENS
+from tests.proxy_server import ForwardProxy
+from tests.scripted_server import Reply, ScriptedServer, token_stream
+
+_PROXY_ENVIRONMENT = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
+
+
+@pytest.fixture(autouse=True)
+def _no_ambient_tls_or_proxy_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (*CA_ENVIRONMENT, *_PROXY_ENVIRONMENT):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+
+
+@dataclass(frozen=True)
+class Certs:
+    ca: Path
+    ca_dir: Path
+    other_ca: Path
+    server_cert: Path
+    server_key: Path
+
+    def server_context(self) -> ssl.SSLContext:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(self.server_cert, self.server_key)
+        return context
+
+
+def _openssl(*args: str | Path, cwd: Path) -> str:
+    done = subprocess.run(
+        ["openssl", *map(str, args)], cwd=cwd, capture_output=True, text=True, check=True
+    )
+    return done.stdout
+
+
+def _make_ca(directory: Path, name: str) -> tuple[Path, Path]:
+    key, cert = directory / f"{name}.key", directory / f"{name}.pem"
+    _openssl(
+        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+        "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", f"/CN={name}",
+        "-addext", "basicConstraints=critical,CA:TRUE",
+        "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+        cwd=directory,
+    )  # fmt: skip
+    return key, cert
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is needed to make test certificates")
+    directory = tmp_path_factory.mktemp("certs")
+    ca_key, ca = _make_ca(directory, "Test CA")
+    _, other_ca = _make_ca(directory, "Other CA")
+    key, csr, cert = directory / "server.key", directory / "server.csr", directory / "server.pem"
+    extensions = directory / "server.ext"
+    extensions.write_text(
+        "subjectAltName=DNS:together.test,IP:127.0.0.1\n"
+        "basicConstraints=CA:FALSE\n"
+        "keyUsage=digitalSignature\n"
+        "extendedKeyUsage=serverAuth\n"
+        "authorityKeyIdentifier=keyid\n"
+    )
+    _openssl(
+        "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+        "-keyout", key, "-out", csr, "-subj", "/CN=together.test",
+        cwd=directory,
+    )  # fmt: skip
+    _openssl(
+        "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
+        "-out", cert, "-days", "2", "-extfile", extensions,
+        cwd=directory,
+    )  # fmt: skip
+    ca_dir = directory / "hashed"
+    ca_dir.mkdir()
+    subject_hash = _openssl("x509", "-hash", "-noout", "-in", ca, cwd=directory).strip()
+    shutil.copy(ca, ca_dir / f"{subject_hash}.0")
+    return Certs(ca, ca_dir, other_ca, cert, key)
+
+
+def invoke_sync(llm: Any) -> str:
+    return str(llm.invoke("x"))
+
+
+def invoke_async(llm: Any) -> str:
+    return str(asyncio.run(llm.ainvoke("x")))
+
+
+BOTH = pytest.mark.parametrize("invoke", [invoke_sync, invoke_async], ids=["sync", "async"])
+
+
+def _tls_server(certs: Certs) -> ScriptedServer:
+    return ScriptedServer([Reply(body=token_stream(TOKENS))], tls=certs.server_context())
+
+
+# --- trust ----------------------------------------------------------------------------------
+
+
+@BOTH
+def test_a_private_ca_given_as_verify_is_trusted(certs: Certs, invoke: Any) -> None:
+    with _tls_server(certs) as server:
+        assert invoke(make_llm(server, verify=str(certs.ca))) == TEXT
+        assert invoke(make_llm(server, verify=str(certs.ca_dir))) == TEXT
+
+
+@BOTH
+def test_an_untrusted_certificate_is_a_typed_error_and_never_retried(
+    certs: Certs, invoke: Any
+) -> None:
+    with _tls_server(certs) as server:
+        llm = make_llm(server, max_retries=3)
+        with pytest.raises(TogetherCertificateError, match="not trusted") as info:
+            invoke(llm)
+        assert isinstance(info.value, TogetherConnectionError)
+        assert server.handshakes == 1  # no backoff, no second handshake
+        assert server.seen == []  # nothing was sent, the key least of all
+
+
+@BOTH
+@pytest.mark.parametrize("variable", CA_ENVIRONMENT)
+def test_every_ca_variable_is_honoured_on_both_paths(
+    certs: Certs, invoke: Any, variable: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(variable, str(certs.ca_dir if variable == "SSL_CERT_DIR" else certs.ca))
+    with _tls_server(certs) as server:
+        assert invoke(make_llm(server)) == TEXT
+
+
+@BOTH
+def test_requests_ca_bundle_comes_before_ssl_cert_file(
+    certs: Certs, invoke: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(certs.other_ca))
+    monkeypatch.setenv("SSL_CERT_FILE", str(certs.ca))
+    with _tls_server(certs) as server, pytest.raises(TogetherCertificateError):
+        invoke(make_llm(server))
+
+
+@BOTH
+# requests' usual warning for verify=False (the sync path keeps it; aiohttp has none).
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+def test_the_verify_setting_comes_before_the_environment(
+    certs: Certs, invoke: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(certs.other_ca))
+    with _tls_server(certs) as server:
+        assert invoke(make_llm(server, verify=str(certs.ca))) == TEXT
+        assert invoke(make_llm(server, verify=False)) == TEXT
+
+
+@BOTH
+@pytest.mark.parametrize("where", ["setting", "environment"])
+def test_a_missing_ca_bundle_is_a_configuration_error(
+    certs: Certs, invoke: Any, where: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    missing = str(tmp_path / "no-such-ca.pem")
+    settings: dict[str, Any] = {}
+    if where == "setting":
+        settings["verify"] = missing
+    else:
+        monkeypatch.setenv("SSL_CERT_FILE", missing)
+    with _tls_server(certs) as server:
+        with pytest.raises(TogetherConfigurationError, match=r"no-such-ca\.pem"):
+            invoke(make_llm(server, **settings))
+        assert server.handshakes == 0
+
+
+# --- proxies --------------------------------------------------------------------------------
+
+
+@BOTH
+def test_https_goes_through_the_environment_proxy_as_a_tunnel(
+    certs: Certs, invoke: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with _tls_server(certs) as server, ForwardProxy({"together.test:443": server.port}) as proxy:
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+        llm = make_llm(server, base_url="https://together.test/v1", verify=str(certs.ca))
+        assert invoke(llm) == TEXT
+        assert [(seen.method, seen.target) for seen in proxy.seen] == [
+            ("CONNECT", "together.test:443")
+        ]
+        assert "authorization" not in proxy.seen[0].headers  # the key is inside the tunnel
+        assert server.seen[0].headers["authorization"] == f"Bearer {KEY}"
+
+
+@BOTH
+def test_no_proxy_sends_the_request_past_the_proxy(
+    serve: Any, invoke: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with ForwardProxy({}) as proxy:
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+        monkeypatch.setenv("NO_PROXY", "example.invalid,together.test")
+        llm = make_llm(serve(Reply()), base_url="https://together.test/v1", max_retries=0)
+        # Not through the proxy, so the name must resolve here, and it does not.
+        with pytest.raises(TogetherConnectionError):
+            invoke(llm)
+        assert proxy.seen == []
+
+
+@BOTH
+def test_a_loopback_url_never_goes_through_a_proxy(
+    serve: Any, invoke: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Over http:// the proxy would get the key in clear; and its loopback is not ours.
+    server = serve(Reply(body=token_stream(TOKENS)))
+    with ForwardProxy({}) as proxy:
+        for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+            monkeypatch.setenv(name, proxy.url)
+        assert invoke(make_llm(server)) == TEXT
+        assert proxy.seen == []
+        assert server.seen[0].headers["authorization"] == f"Bearer {KEY}"
+
+
+@BOTH
+def test_plain_http_goes_through_the_proxy_only_when_allowed(
+    serve: Any, invoke: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = serve(Reply(body=token_stream(TOKENS)))
+    authority = f"together.test:{server.port}"
+    with ForwardProxy({authority: server.port}) as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        url = f"http://{authority}/v1"
+        with pytest.raises(TogetherConfigurationError, match="clear text"):
+            make_llm(server, base_url=url)
+        assert invoke(make_llm(server, base_url=url, allow_insecure_http=True)) == TEXT
+        assert [(seen.method, seen.target) for seen in proxy.seen] == [
+            ("POST", f"http://{authority}/v1/completions")
+        ]
+
+
+def test_proxy_choice(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("ALL_PROXY", "socks5://other.example:1080")
+    monkeypatch.setenv("NO_PROXY", ".internal.example")
+    assert proxy_for("https://api.together.xyz/v1") == "http://proxy.example:3128"
+    assert proxy_for("http://gpu.example/v1") == "socks5://other.example:1080"
+    assert proxy_for("https://llm.internal.example/v1") is None
+    assert proxy_for("https://127.0.0.1:8443/v1") is None
+    assert proxy_for("https://localhost/v1") is None
+    monkeypatch.setenv("HTTPS_PROXY", "proxy.example:3128")  # no scheme: http, as curl does
+    assert proxy_for("https://api.together.xyz/v1") == "http://proxy.example:3128"
