@@ -8,10 +8,6 @@ loopback forward proxy that maps `together.test` to a local server.
 from __future__ import annotations
 
 import asyncio
-import shutil
-import ssl
-import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +23,7 @@ from tests.conftest import make_llm
 from tests.hostile import KEY, TEXT, TOKENS
 from tests.proxy_server import ForwardProxy
 from tests.scripted_server import Reply, ScriptedServer, token_stream
+from tests.tls_certs import HAVE_OPENSSL, Certs, make_certs
 
 _PROXY_ENVIRONMENT = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
 
@@ -38,70 +35,11 @@ def _no_ambient_tls_or_proxy_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name.lower(), raising=False)
 
 
-@dataclass(frozen=True)
-class Certs:
-    ca: Path
-    ca_dir: Path
-    other_ca: Path
-    server_cert: Path
-    server_key: Path
-
-    def server_context(self) -> ssl.SSLContext:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(self.server_cert, self.server_key)
-        return context
-
-
-def _openssl(*args: str | Path, cwd: Path) -> str:
-    done = subprocess.run(
-        ["openssl", *map(str, args)], cwd=cwd, capture_output=True, text=True, check=True
-    )
-    return done.stdout
-
-
-def _make_ca(directory: Path, name: str) -> tuple[Path, Path]:
-    key, cert = directory / f"{name}.key", directory / f"{name}.pem"
-    _openssl(
-        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-        "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", f"/CN={name}",
-        "-addext", "basicConstraints=critical,CA:TRUE",
-        "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-        cwd=directory,
-    )  # fmt: skip
-    return key, cert
-
-
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
-    if shutil.which("openssl") is None:
+    if not HAVE_OPENSSL:
         pytest.skip("the openssl command is needed to make test certificates")
-    directory = tmp_path_factory.mktemp("certs")
-    ca_key, ca = _make_ca(directory, "Test CA")
-    _, other_ca = _make_ca(directory, "Other CA")
-    key, csr, cert = directory / "server.key", directory / "server.csr", directory / "server.pem"
-    extensions = directory / "server.ext"
-    extensions.write_text(
-        "subjectAltName=DNS:together.test,IP:127.0.0.1\n"
-        "basicConstraints=CA:FALSE\n"
-        "keyUsage=digitalSignature\n"
-        "extendedKeyUsage=serverAuth\n"
-        "authorityKeyIdentifier=keyid\n"
-    )
-    _openssl(
-        "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-        "-keyout", key, "-out", csr, "-subj", "/CN=together.test",
-        cwd=directory,
-    )  # fmt: skip
-    _openssl(
-        "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
-        "-out", cert, "-days", "2", "-extfile", extensions,
-        cwd=directory,
-    )  # fmt: skip
-    ca_dir = directory / "hashed"
-    ca_dir.mkdir()
-    subject_hash = _openssl("x509", "-hash", "-noout", "-in", ca, cwd=directory).strip()
-    shutil.copy(ca, ca_dir / f"{subject_hash}.0")
-    return Certs(ca, ca_dir, other_ca, cert, key)
+    return make_certs(tmp_path_factory.mktemp("certs"))
 
 
 def invoke_sync(llm: Any) -> str:
