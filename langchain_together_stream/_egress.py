@@ -55,7 +55,8 @@ def trust(url: str, verify: bool | str) -> Literal[False, "default"] | str:
 
     Raises:
         TogetherConfigurationError: The bundle named by `verify` or the environment does not
-            exist (checked only for https URLs, the only ones it applies to).
+            exist or holds no usable certificate (checked for https URLs only, the only
+            ones it applies to).
     """
     if urlsplit(url).scheme != "https":
         return DEFAULT  # no TLS, nothing to verify
@@ -71,6 +72,13 @@ def trust(url: str, verify: bool | str) -> Literal[False, "default"] | str:
     if not os.path.exists(path):
         msg = f"The CA bundle named by {source} does not exist: {path!r}."
         raise TogetherConfigurationError(msg)
+    try:
+        # Loaded here for both paths (and kept), so a bad bundle fails the same way on each,
+        # before anything is sent, instead of as a retried connection error.
+        _context(path)
+    except (ssl.SSLError, OSError) as exc:
+        msg = f"The CA bundle named by {source} cannot be loaded ({path!r}): {exc}"
+        raise TogetherConfigurationError(msg) from exc
     return path
 
 

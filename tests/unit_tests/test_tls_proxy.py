@@ -114,18 +114,21 @@ def test_the_verify_setting_comes_before_the_environment(
 
 @BOTH
 @pytest.mark.parametrize("where", ["setting", "environment"])
-def test_a_missing_ca_bundle_is_a_configuration_error(
-    certs: Certs, invoke: Any, where: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+@pytest.mark.parametrize("problem", ["missing", "not-a-certificate"])
+def test_a_bad_ca_bundle_is_a_configuration_error(
+    certs: Certs, invoke: Any, where: str, problem: str, tmp_path: Path
 ) -> None:
-    missing = str(tmp_path / "no-such-ca.pem")
+    bundle = tmp_path / "bad-ca.pem"
+    if problem == "not-a-certificate":
+        bundle.write_text("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
     settings: dict[str, Any] = {}
-    if where == "setting":
-        settings["verify"] = missing
-    else:
-        monkeypatch.setenv("SSL_CERT_FILE", missing)
-    with _tls_server(certs) as server:
-        with pytest.raises(TogetherConfigurationError, match=r"no-such-ca\.pem"):
-            invoke(make_llm(server, **settings))
+    with pytest.MonkeyPatch.context() as patch, _tls_server(certs) as server:
+        if where == "setting":
+            settings["verify"] = str(bundle)
+        else:
+            patch.setenv("SSL_CERT_FILE", str(bundle))
+        with pytest.raises(TogetherConfigurationError, match=r"bad-ca\.pem"):
+            invoke(make_llm(server, max_retries=2, **settings))
         assert server.handshakes == 0
 
 
