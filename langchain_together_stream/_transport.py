@@ -86,7 +86,11 @@ class _DeadlineWatch:
             if self._done:
                 return
             self._close_dup()
-            self._sock = socket.socket(sock.family, sock.type, sock.proto, os.dup(sock.fileno()))
+            try:
+                duplicate = os.dup(sock.fileno())
+            except OSError:
+                return  # already closed: the request on it fails by itself
+            self._sock = socket.socket(sock.family, sock.type, sock.proto, duplicate)
             if self._fired:
                 _shutdown(self._sock)
 

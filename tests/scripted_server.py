@@ -254,7 +254,7 @@ def _pause(sock: socket.socket, seconds: float) -> bool:
             readable, _, _ = select.select([raw], [], [], min(left, 0.01))
             if readable:
                 try:
-                    if not raw.recv(1, socket.MSG_PEEK):
+                    if not raw.recv(1, socket.MSG_PEEK) or _tls_closed(sock):
                         return False
                 except OSError:
                     return False
@@ -262,6 +262,22 @@ def _pause(sock: socket.socket, seconds: float) -> bool:
     finally:
         if raw is not sock:
             raw.close()
+
+
+def _tls_closed(sock: socket.socket) -> bool:
+    """Over TLS, bytes from a client waiting for an answer can only be its close_notify
+    (asyncio closes TLS gracefully and keeps TCP open until the peer answers it)."""
+    if not isinstance(sock, ssl.SSLSocket):
+        return False
+    sock.settimeout(0.05)
+    try:
+        return not sock.recv(1)
+    except (ssl.SSLWantReadError, TimeoutError):
+        return False
+    except (ssl.SSLError, OSError):
+        return True
+    finally:
+        sock.settimeout(10)
 
 
 def _read_request(reader: Any, connection: int) -> Seen | None:

@@ -8,6 +8,7 @@ loopback forward proxy that maps `together.test` to a local server.
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from langchain_together_stream import (
     TogetherCertificateError,
     TogetherConfigurationError,
     TogetherConnectionError,
+    TogetherTimeoutError,
 )
 from langchain_together_stream._egress import CA_ENVIRONMENT, proxy_for
 from tests.conftest import make_llm
@@ -206,3 +208,28 @@ def test_proxy_choice(monkeypatch: pytest.MonkeyPatch) -> None:
     assert proxy_for("https://localhost/v1") is None
     monkeypatch.setenv("HTTPS_PROXY", "proxy.example:3128")  # no scheme: http, as curl does
     assert proxy_for("https://api.together.xyz/v1") == "http://proxy.example:3128"
+
+
+def invoke_async_then_linger(llm: Any) -> str:
+    # asyncio closes TLS gracefully (close_notify, then waits for the peer's): give that a
+    # moment inside the loop, or asyncio.run ends the loop with the transport still open.
+    async def call() -> str:
+        try:
+            return str(await llm.ainvoke("x"))
+        finally:
+            await asyncio.sleep(0.3)
+
+    return asyncio.run(call())
+
+
+@pytest.mark.parametrize("invoke", [invoke_sync, invoke_async_then_linger], ids=["sync", "async"])
+def test_the_deadline_covers_a_tls_connection_too(certs: Certs, invoke: Any) -> None:
+    # The sync deadline shuts the TCP socket under TLS: headers dripped a byte every 0.1 s.
+    reply = Reply(head_drip=0.1, body=token_stream(TOKENS))
+    with ScriptedServer([reply], tls=certs.server_context()) as server:
+        llm = make_llm(server, verify=str(certs.ca), deadline=1.5, timeout=(30.0, 30.0))
+        started = time.monotonic()
+        with pytest.raises(TogetherTimeoutError, match="deadline"):
+            invoke(llm)
+        assert time.monotonic() - started < 4.0
+        assert server.wait_disconnect(timeout=2.0) is not None
