@@ -93,6 +93,11 @@ class TogetherClient(BaseModel):
     """Retries on connection errors, timeouts, 429 and 5xx, only before the first token."""
     max_event_bytes: int = 4 * 1024 * 1024
     """The largest single event accepted from the server; bounds memory on a bad stream."""
+    verify: bool | str = True
+    """TLS certificate verification for `https://` URLs, the same on the sync and async
+    paths: `True` trusts `REQUESTS_CA_BUNDLE`, `CURL_CA_BUNDLE`, `SSL_CERT_FILE` or
+    `SSL_CERT_DIR` (the first set), else certifi's bundle; a path (file or directory) trusts
+    that CA bundle instead (a private CA, a TLS-inspecting proxy); `False` turns it off."""
     max_connections: int = 1000
     """Connection pool size: the most connections the async pool opens at once per event
     loop (more concurrent async calls wait for a free one), and the most the sync pool keeps
@@ -196,6 +201,7 @@ class TogetherClient(BaseModel):
             max_event_bytes=self.max_event_bytes,
             max_connections=self.max_connections,
             deadline=self.deadline,
+            verify=self.verify,
         )
 
     async def aclose(self) -> None:

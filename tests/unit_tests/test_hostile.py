@@ -8,6 +8,7 @@ parsed and each row is checked against what the scenario actually does, so it ca
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
@@ -22,6 +23,7 @@ import pytest
 
 from langchain_together_stream import (
     TogetherAPIError,
+    TogetherCertificateError,
     TogetherConnectionError,
     TogetherError,
     TogetherStreamError,
@@ -48,6 +50,7 @@ from tests.scripted_server import (
     sse_body,
     token_stream,
 )
+from tests.tls_certs import HAVE_OPENSSL, untrusted_server_context
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 PARTIAL = "Half"
@@ -74,7 +77,7 @@ class Fault:
     error: type[TogetherError]
     partial: str
     reply: Reply | None = None
-    target: Literal["server", "silent", "refused"] = "server"
+    target: Literal["server", "silent", "refused", "untrusted-tls"] = "server"
     settings: dict[str, Any] = field(default_factory=dict)
 
 
@@ -111,8 +114,14 @@ FAULTS: dict[str, Fault] = {
     "200-no-content-type": Fault(
         TogetherStreamError, "", Reply(headers=[], body=token_stream(TOKENS))
     ),
+    "200-compressed": Fault(
+        TogetherStreamError,
+        "",
+        Reply(headers=[*SSE, ("Content-Encoding", "gzip")], body=[b"\x1f\x8b\x08\x00"]),
+    ),
     "connection-refused": Fault(TogetherConnectionError, "", target="refused"),
     "stall-before-headers": Fault(TogetherTimeoutError, "", target="silent"),
+    "tls-untrusted-certificate": Fault(TogetherCertificateError, "", target="untrusted-tls"),
     "stall-before-first-byte": Fault(TogetherTimeoutError, "", Reply(body=[30.0])),
     "stall-after-tokens": Fault(TogetherTimeoutError, PARTIAL, _after_half(30.0)),
     "reset-before-first-byte": Fault(TogetherConnectionError, "", Reply(reset=True)),
@@ -187,10 +196,19 @@ def observe(name: str, sleeps: list[float], **settings: Any) -> Observed:
             return fault.reply
         return Reply(body=token_stream(TOKENS))
 
-    with ScriptedServer(script) as server, silent_listener() as silent_url:
+    with (
+        ScriptedServer(script) as server,
+        silent_listener() as silent_url,
+        contextlib.ExitStack() as stack,
+    ):
         options: dict[str, Any] = {**FAST, "max_retries": 1, **fault.settings, **settings}
         if fault.target == "silent":
             options["base_url"] = silent_url
+        elif fault.target == "untrusted-tls":
+            if not HAVE_OPENSSL:
+                pytest.skip("the openssl command is needed to make a test certificate")
+            tls = ScriptedServer(script, tls=untrusted_server_context())
+            options["base_url"] = stack.enter_context(tls).base_url
         elif fault.target == "refused":
             options["base_url"] = closed_port_url()
         llm = make_llm(server, **options)
