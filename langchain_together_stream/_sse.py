@@ -3,20 +3,28 @@
 `EventDecoder` is push-based, so the sync and async transports feed it whatever their HTTP
 client read and get back the events those bytes completed. sseclient-py parses the fields of
 each event. In front of it, the decoder cuts the byte stream into complete events so that the
-result follows the WHATWG algorithm where sseclient-py alone does not, and so that a hostile
-server cannot grow memory without bound:
+result follows the WHATWG algorithm where sseclient-py alone does not, does not depend on how
+the bytes were split into reads, and so that a hostile server cannot grow memory without bound:
 
 - CR, LF and CRLF all end lines, even when a CRLF is split across two reads (lines are
   normalised to LF before sseclient-py sees them);
+- an event is dispatched as soon as its bytes prove it complete: a CR ends a line at once, and
+  an LF right after it, even one arriving in the next read, is then skipped;
 - one UTF-8 byte order mark at the start of the stream is dropped;
 - an event not closed by a blank line when the stream ends is discarded, never dispatched;
-- an event larger than `max_event_bytes` raises instead of being buffered.
+- an event larger than `max_event_bytes` raises instead of being buffered, however the reads
+  split it.
+
+An event's size is the number of bytes of its lines, line terminators excluded (a CRLF, a CR
+and an LF all count zero), the blank line that closes it excluded too. It covers every line of
+the event: field names, values, comments. So `data: xyz` followed by a blank line is 9 bytes
+whatever its line endings, and an event of exactly `max_event_bytes` is accepted.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import NamedTuple
+from typing import NamedTuple, NoReturn
 
 from sseclient import SSEClient
 
@@ -39,18 +47,21 @@ class EventFramer:
     (`b"\\n\\n"`), or `b""` while no event is complete.
     """
 
-    __slots__ = ("_at_start", "_carry", "_max_event_bytes", "_pending")
+    __slots__ = ("_at_start", "_bom", "_max_event_bytes", "_pending", "_pending_size", "_skip_lf")
 
     def __init__(self, *, max_event_bytes: int) -> None:
         """Start before the first byte of a stream.
 
         Args:
-            max_event_bytes: The largest event accepted.
+            max_event_bytes: The largest event accepted (see the module docstring for how
+                an event is measured).
         """
         self._max_event_bytes = max_event_bytes
         self._pending = b""  # LF-normalised bytes after the last blank line
-        self._carry = b""  # raw bytes not yet normalisable: a trailing CR, or a partial BOM
+        self._pending_size = 0  # the size of `_pending`, as the module docstring counts it
+        self._bom = b""  # the start of a BOM split across the first reads
         self._at_start = True
+        self._skip_lf = False  # the last read ended with a CR: a leading LF completes a CRLF
 
     def feed(self, chunk: bytes) -> bytes:
         """Take one read.
@@ -62,44 +73,64 @@ class EventFramer:
             Complete events, ending with a blank line, or `b""`.
 
         Raises:
-            TogetherStreamError: An unfinished event grew past `max_event_bytes`.
+            TogetherStreamError: An event is larger than `max_event_bytes`.
         """
-        raw = self._carry + chunk if self._carry else chunk
-        self._carry = b""
+        raw = chunk
         if self._at_start:
+            raw = self._bom + raw
             if len(raw) < len(_BOM) and _BOM.startswith(raw):
-                self._carry = raw
+                self._bom = raw
                 return b""
             if raw.startswith(_BOM):
                 raw = raw[len(_BOM) :]
-            self._at_start = False
+            self._bom, self._at_start = b"", False
+        if self._skip_lf and raw:
+            self._skip_lf = False
+            if raw[:1] == b"\n":
+                raw = raw[1:]
         if b"\r" in raw:
-            if raw.endswith(b"\r"):
-                # It may be the first half of a CRLF split across reads.
-                self._carry = b"\r"
-                raw = raw[:-1]
+            # A CR ends its line now; if it turns out to be half of a CRLF split across
+            # reads, the LF is dropped from the start of the next read.
+            self._skip_lf = raw.endswith(b"\r")
             raw = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        buffer = self._pending + raw if self._pending else raw
+        pending = self._pending
+        buffer = pending + raw if pending else raw
         end = buffer.rfind(b"\n\n")
-        cut = end + 2 if end >= 0 else 0
-        if cut == len(buffer):
-            complete, self._pending = buffer, b""
+        if end < 0:
+            # The unfinished event only grew: measure the new bytes alone.
+            size = self._pending_size + len(raw) - raw.count(b"\n")
+            complete = b""
         else:
-            complete, self._pending = buffer[:cut], buffer[cut:]
-        if len(self._pending) > self._max_event_bytes:
-            msg = f"Together sent an event larger than {self._max_event_bytes} bytes."
-            raise TogetherStreamError(msg)
+            cut = end + 2
+            complete, pending = buffer[:cut], buffer[cut:]
+            size = len(pending) - pending.count(b"\n") if pending else 0
+            if len(complete) > self._max_event_bytes:
+                # Only a block this long can hold an event over the limit.
+                self._check(complete)
+            buffer = pending
+        if size > self._max_event_bytes:
+            self._refuse()
+        self._pending, self._pending_size = buffer, size
         return complete
 
     def end(self) -> bytes:
-        """Finish the stream: a last event closed by a trailing CR, or `b""`.
+        """Finish the stream; an unterminated last event is discarded.
 
         Returns:
-            The last complete event, if the final CR completed one.
+            `b""`: `feed` has already returned every event its bytes completed.
         """
-        if self._carry == b"\r" and (self._pending + b"\n").endswith(b"\n\n"):
-            return self._pending + b"\n"
+        self._pending, self._pending_size = b"", 0
         return b""
+
+    def _check(self, block: bytes) -> None:
+        limit = self._max_event_bytes
+        for piece in block.split(b"\n\n"):
+            if len(piece) > limit and len(piece) - piece.count(b"\n") > limit:
+                self._refuse()
+
+    def _refuse(self) -> NoReturn:
+        msg = f"Together sent an event larger than {self._max_event_bytes} bytes."
+        raise TogetherStreamError(msg)
 
 
 class EventDecoder:
