@@ -24,7 +24,7 @@ whatever its line endings, and an event of exactly `max_event_bytes` is accepted
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import NamedTuple, NoReturn
+from typing import NamedTuple
 
 from sseclient import SSEClient
 
@@ -44,10 +44,20 @@ class EventFramer:
     r"""Regroups reads into runs of complete events with LF line endings.
 
     Each `feed` returns the bytes up to and including the last blank line seen so far
-    (`b"\\n\\n"`), or `b""` while no event is complete.
+    (`b"\\n\\n"`), or `b""` while no event is complete. When a read completes some events
+    and also shows one over the limit, `feed` returns the events before it and sets `error`;
+    the next call raises it.
     """
 
-    __slots__ = ("_at_start", "_bom", "_max_event_bytes", "_pending", "_pending_size", "_skip_lf")
+    __slots__ = (
+        "_at_start",
+        "_bom",
+        "_max_event_bytes",
+        "_pending",
+        "_pending_size",
+        "_skip_lf",
+        "error",
+    )
 
     def __init__(self, *, max_event_bytes: int) -> None:
         """Start before the first byte of a stream.
@@ -62,6 +72,8 @@ class EventFramer:
         self._bom = b""  # the start of a BOM split across the first reads
         self._at_start = True
         self._skip_lf = False  # the last read ended with a CR: a leading LF completes a CRLF
+        self.error: TogetherStreamError | None = None
+        """The refusal found after the events the last `feed` returned, if any."""
 
     def feed(self, chunk: bytes) -> bytes:
         """Take one read.
@@ -73,8 +85,11 @@ class EventFramer:
             Complete events, ending with a blank line, or `b""`.
 
         Raises:
-            TogetherStreamError: An event is larger than `max_event_bytes`.
+            TogetherStreamError: An event is larger than `max_event_bytes`, and no complete
+                event came before it in this read.
         """
+        if self.error is not None:
+            raise self.error
         raw = chunk
         if self._at_start:
             raw = self._bom + raw
@@ -104,12 +119,12 @@ class EventFramer:
             cut = end + 2
             complete, pending = buffer[:cut], buffer[cut:]
             size = len(pending) - pending.count(b"\n") if pending else 0
-            if len(complete) > self._max_event_bytes:
-                # Only a block this long can hold an event over the limit.
-                self._check(complete)
+            # Only a block this long can hold an event over the limit.
+            if len(complete) > self._max_event_bytes and (bad := self._oversized(complete)) >= 0:
+                return self._refuse(complete[:bad])
             buffer = pending
         if size > self._max_event_bytes:
-            self._refuse()
+            return self._refuse(complete)
         self._pending, self._pending_size = buffer, size
         return complete
 
@@ -118,25 +133,46 @@ class EventFramer:
 
         Returns:
             `b""`: `feed` has already returned every event its bytes completed.
+
+        Raises:
+            TogetherStreamError: The last `feed` found an event over the limit.
         """
+        if self.error is not None:
+            raise self.error
         self._pending, self._pending_size = b"", 0
         return b""
 
-    def _check(self, block: bytes) -> None:
+    def _oversized(self, block: bytes) -> int:
+        """Where the first event over the limit starts in `block`, or -1."""
         limit = self._max_event_bytes
+        start = 0
         for piece in block.split(b"\n\n"):
             if len(piece) > limit and len(piece) - piece.count(b"\n") > limit:
-                self._refuse()
+                return start
+            start += len(piece) + 2
+        return -1
 
-    def _refuse(self) -> NoReturn:
-        msg = f"Together sent an event larger than {self._max_event_bytes} bytes."
-        raise TogetherStreamError(msg)
+    def _refuse(self, before: bytes) -> bytes:
+        """Fail now, or after handing over the complete events that came before."""
+        self._pending, self._pending_size = b"", 0
+        self.error = TogetherStreamError(
+            f"Together sent an event larger than {self._max_event_bytes} bytes."
+        )
+        if not before:
+            raise self.error
+        return before
 
 
 class EventDecoder:
-    """Push-based SSE decoder: feed it reads, get back the events they completed."""
+    """Push-based SSE decoder: feed it reads, get back the events they completed.
 
-    __slots__ = ("_framer",)
+    A read can complete good events and then hit a bad one (too large, not UTF-8). `feed`
+    then returns an iterable that yields the good ones and raises the error when it reaches
+    the bad one, so the caller has the same events before the same error however the bytes
+    were split into reads.
+    """
+
+    __slots__ = ("_error", "_framer")
 
     def __init__(self, *, max_event_bytes: int) -> None:
         """Start before the first byte of a stream.
@@ -145,8 +181,9 @@ class EventDecoder:
             max_event_bytes: The largest event accepted.
         """
         self._framer = EventFramer(max_event_bytes=max_event_bytes)
+        self._error: TogetherStreamError | None = None
 
-    def feed(self, chunk: bytes) -> list[SSEEvent]:
+    def feed(self, chunk: bytes) -> Iterable[SSEEvent]:
         """Take one read of any size.
 
         Args:
@@ -154,38 +191,70 @@ class EventDecoder:
 
         Returns:
             The events with data that these bytes completed, in order (comments and
-            data-less events are skipped).
+            data-less events are skipped); iterating past the last good one raises when an
+            event after it is bad.
 
         Raises:
             TogetherStreamError: An event is larger than `max_event_bytes` or not valid UTF-8.
         """
-        return _parse(self._framer.feed(chunk))
+        if self._error is not None:
+            raise self._error
+        block = self._framer.feed(chunk)
+        try:
+            events = _parse(block)
+        except UnicodeDecodeError:
+            events, self._error = _parse_until_invalid(block)
+        else:
+            self._error = self._framer.error
+        if self._error is None:
+            return events
+        if not events:
+            raise self._error
+        return _then_raise(events, self._error)
 
     def end(self) -> list[SSEEvent]:
         """Finish the stream; an unterminated last event is discarded.
 
         Returns:
-            The events completed by the end of the stream (at most one).
+            `[]`: `feed` has already returned every complete event.
 
         Raises:
-            TogetherStreamError: The last event is not valid UTF-8.
+            TogetherStreamError: The last read held a bad event.
         """
-        return _parse(self._framer.end())
+        if self._error is not None:
+            raise self._error
+        self._framer.end()
+        return []
 
 
 _new_event = SSEEvent._make  # faster than a call with arguments, on the per-token path
 
 
 def _parse(block: bytes) -> list[SSEEvent]:
-    try:
-        return [
-            event
-            for piece in block.split(b"\n\n")
-            if piece and (event := _event(piece)) is not None
-        ]
-    except UnicodeDecodeError as exc:
-        msg = f"Together sent bytes that are not valid UTF-8: {exc.object[exc.start : exc.end]!r}"
-        raise TogetherStreamError(msg) from None
+    """Every event of `block`; raises UnicodeDecodeError for one that is not UTF-8."""
+    return [
+        event for piece in block.split(b"\n\n") if piece and (event := _event(piece)) is not None
+    ]
+
+
+def _parse_until_invalid(block: bytes) -> tuple[list[SSEEvent], TogetherStreamError]:
+    events: list[SSEEvent] = []
+    for piece in block.split(b"\n\n"):
+        try:
+            event = _event(piece) if piece else None
+        except UnicodeDecodeError as exc:
+            bad = exc.object[exc.start : exc.end]
+            return events, TogetherStreamError(
+                f"Together sent bytes that are not valid UTF-8: {bad!r}"
+            )
+        if event is not None:
+            events.append(event)
+    raise AssertionError  # pragma: no cover (called only for a block that failed to decode)
+
+
+def _then_raise(events: list[SSEEvent], error: TogetherStreamError) -> Iterator[SSEEvent]:
+    yield from events
+    raise error
 
 
 def _event(piece: bytes) -> SSEEvent | None:

@@ -12,7 +12,14 @@ from langchain_together_stream import TogetherLLM
 from langchain_together_stream._sse import EventDecoder, EventFramer, SSEEvent, iter_events
 from langchain_together_stream.errors import TogetherStreamError
 from tests.conftest import make_llm, shared_path
-from tests.scripted_server import Reply, ScriptedServer, Seen, completion_chunk, token_stream
+from tests.scripted_server import (
+    Reply,
+    ScriptedServer,
+    Seen,
+    completion_chunk,
+    sse_body,
+    token_stream,
+)
 
 LIMIT = 1 << 20
 
@@ -421,3 +428,34 @@ def test_cr_ended_tokens_arrive_as_they_are_sent(serve: Any, stream: Any) -> Non
     ]
     # Each token is in the caller's hands before the next write (0.5 s and 3 s of margin).
     assert late == []
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [b"data: " + b"x" * 1000 + b"\n\n", b"data: " + b"x" * 1000, b"data: \xff\n\n"],
+    ids=["oversized", "oversized-unfinished", "invalid-utf8"],
+)
+def test_good_events_before_a_bad_one_in_the_same_read_come_first(bad: bytes) -> None:
+    decoder = EventDecoder(max_event_bytes=1000)
+    got = []
+    with pytest.raises(TogetherStreamError):
+        got.extend(decoder.feed(b"data: a\n\ndata: b\n\n" + bad))
+    assert got == [("message", "a"), ("message", "b")]
+    with pytest.raises(TogetherStreamError):  # and the stream stays failed
+        decoder.feed(b"data: c\n\n")
+
+
+@PATHS
+@pytest.mark.parametrize(
+    "bad",
+    [b"data: " + b"x" * 1000 + b"\n\n", b'data: {"choices": [{"text": "\xff"}]}\n\n'],
+    ids=["oversized", "invalid-utf8"],
+)
+def test_tokens_before_a_bad_event_in_the_same_write_are_kept(
+    serve: Any, stream: Any, bad: bytes
+) -> None:
+    good = b"".join(p for p in sse_body(completion_chunk("Hal"), completion_chunk("f"), done=False))
+    server = serve(Reply(body=[good + bad]))
+    with pytest.raises(TogetherStreamError) as info:
+        stream(make_llm(server, max_event_bytes=1000, max_retries=0))
+    assert info.value.partial_text == "Half"
