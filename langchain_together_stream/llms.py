@@ -239,6 +239,15 @@ class TogetherLLM(LLM):
         _check_base_url(base_url, allow_insecure_http=info.data.get("allow_insecure_http", False))
         return base_url
 
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _key_from_env_when_none(cls, api_key: object) -> object:
+        # `load` passes api_key=None for a key it was not given (secrets_from_env=False):
+        # read TOGETHER_API_KEY then, as when the argument is left out.
+        if api_key is None:
+            return secret_from_env("TOGETHER_API_KEY", default=None)()
+        return api_key
+
     @model_validator(mode="after")
     def _check_settings(self) -> Self:
         if self.api_key is None or not self.api_key.get_secret_value():
@@ -341,6 +350,33 @@ class TogetherLLM(LLM):
     def _reader(self, kwargs: Mapping[str, Any]) -> StreamReader:
         logprobs = bool(kwargs.get("logprobs", self.logprobs))
         return StreamReader(GenerationAssembler(model=self.model, with_logprobs=logprobs))
+
+    def get_token_ids(self, text: str) -> list[int]:
+        """The token ids of `text`, from `custom_get_token_ids`.
+
+        Together's models use their own tokenizers (Llama's, Qwen's, ...), which this package
+        does not ship, and LangChain's GPT-2 fallback would count wrongly for them. Pass
+        `custom_get_token_ids` (the model's tokenizer), or read `usage` after a call.
+
+        Args:
+            text: The text to count.
+
+        Returns:
+            What `custom_get_token_ids` returns.
+
+        Raises:
+            TogetherConfigurationError: `custom_get_token_ids` is not set.
+        """
+        if self.custom_get_token_ids is not None:
+            return self.custom_get_token_ids(text)
+        msg = (
+            f"TogetherLLM cannot count tokens for {self.model!r} on its own: Together's models "
+            "use their own tokenizers, which this package does not ship. Pass "
+            "custom_get_token_ids=<the model's tokenizer>, e.g. "
+            "transformers.AutoTokenizer.from_pretrained('<the model on Hugging Face>').encode, "
+            "or read generation_info['usage'] (prompt_tokens, completion_tokens) after a call."
+        )
+        raise TogetherConfigurationError(msg)
 
     async def aclose(self) -> None:
         """Close the running event loop's connection pool.
