@@ -91,3 +91,19 @@ def test_the_web_ui_listens_on_the_port_it_is_given() -> None:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=20)
+
+
+def test_the_quickstart_without_the_package_says_how_to_install_it() -> None:
+    # -S leaves out site-packages: a Python where the package is not installed.
+    done = subprocess.run(
+        [sys.executable, "-S", str(EXAMPLES / "quickstart.py")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=EXAMPLES,
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert "pip install" in done.stderr
+    assert ".venv/bin/python examples/quickstart.py" in done.stderr

@@ -3,10 +3,12 @@ serialization round trip and token counting, each checked against what the code 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import re
 import textwrap
+from contextlib import aclosing, closing
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,8 @@ from langchain_core.load import dumpd, dumps, loads
 
 from langchain_together_stream import TogetherConfigurationError, TogetherLLM
 from langchain_together_stream.emulator import FAULTS, TogetherEmulator
+from tests.conftest import make_llm
+from tests.scripted_server import Reply, ScriptedServer, completion_chunk, sse_body
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
 
@@ -124,3 +128,67 @@ def test_get_num_tokens_without_a_tokenizer_is_a_typed_error_saying_how_to_count
 def test_get_num_tokens_uses_the_given_tokenizer() -> None:
     llm = TogetherLLM(model="m/x", api_key="k", custom_get_token_ids=lambda text: [1] * len(text))
     assert llm.get_num_tokens("four") == 4
+
+
+# --- what closes a stream (README "Guarantees") ----------------------------------------------
+
+# A token every 0.1 s for 10 s; the server notices a hang-up within one pause.
+TRICKLE: list[bytes | float] = []
+for _index in range(100):
+    TRICKLE += [*sse_body(completion_chunk(f" t{_index}"), done=False), 0.1]
+
+
+def _break_then_close_sync(llm: TogetherLLM, server: ScriptedServer) -> bool:
+    it = llm.stream("x")
+    for _ in it:
+        break
+    open_after_break = server.wait_disconnect(timeout=0.5) is None
+    it.close()
+    return open_after_break
+
+
+def _break_then_close_async(llm: TogetherLLM, server: ScriptedServer) -> bool:
+    async def run() -> bool:
+        it = llm.astream("x")
+        async for _ in it:
+            break
+        await asyncio.sleep(0.5)
+        open_after_break = server.seen[-1].disconnected_at is None
+        await it.aclose()  # type: ignore[attr-defined]
+        return open_after_break
+
+    return asyncio.run(run())
+
+
+@pytest.mark.parametrize(
+    "break_then_close", [_break_then_close_sync, _break_then_close_async], ids=["sync", "async"]
+)
+def test_a_break_keeps_the_connection_until_the_stream_is_closed(
+    serve: Any, break_then_close: Any
+) -> None:
+    server = serve(Reply(body=TRICKLE))
+    # As generators work: the name `it` keeps the stream, and its connection, alive.
+    assert break_then_close(make_llm(server), server)
+    assert server.wait_disconnect(timeout=5) is not None
+
+
+def test_closing_closes_the_connection_when_the_block_is_left(serve: Any) -> None:
+    server = serve(Reply(body=TRICKLE))
+    llm = make_llm(server)
+    with closing(llm.stream("x")) as tokens:  # type: ignore[type-var]
+        for _ in tokens:
+            break
+    assert server.wait_disconnect(timeout=5) is not None
+
+
+def test_aclosing_closes_the_connection_when_the_block_is_left(serve: Any) -> None:
+    server = serve(Reply(body=TRICKLE))
+    llm = make_llm(server)
+
+    async def run() -> None:
+        async with aclosing(llm.astream("x")) as tokens:  # type: ignore[type-var]
+            async for _ in tokens:
+                break
+
+    asyncio.run(run())
+    assert server.wait_disconnect(timeout=5) is not None
