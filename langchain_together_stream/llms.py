@@ -5,13 +5,19 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping
 from contextlib import aclosing, closing
+from contextvars import ContextVar
 from types import MappingProxyType
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.callbacks import (
+    AsyncCallbackManagerForLLMRun,
+    CallbackManagerForLLMRun,
+    Callbacks,
+)
 from langchain_core.language_models import LangSmithParams, LanguageModelInput
 from langchain_core.language_models.llms import LLM
 from langchain_core.outputs import Generation, GenerationChunk, LLMResult
@@ -72,6 +78,12 @@ _HEADERS = MappingProxyType(
     }
 )
 _STREAM_FLAG = {"completions": "stream", "inference": "stream_tokens"}
+
+# The LLM a `generate`/`agenerate` call is running on, and what that call sends beyond the
+# fields. Context-local, so concurrent calls on other threads or tasks never see it.
+_CALL: ContextVar[tuple[object, dict[str, Any]] | None] = ContextVar(
+    "together_stream_call", default=None
+)
 
 
 class TogetherLLM(LLM):
@@ -398,6 +410,115 @@ class TogetherLLM(LLM):
         if FAST_STREAM:
             return astream_run(self, input, config, stop, kwargs)
         return super().astream(input, config, stop=stop, **kwargs)
+
+    def asdict(self) -> dict[str, Any]:
+        """The LLM's identifying parameters; during a call, with what that call sends.
+
+        LangChain builds the cache key of `invoke`, `generate`, `batch` and their async forms
+        from this dictionary and the call's `stop` alone. During a call it also holds the
+        call's request parameters, which replace the fields' as in the request, and the stop
+        sequences actually sent (`stop_sent`: the call's, or else the field's), so two calls
+        that send different requests never share a cache entry.
+
+        Returns:
+            The parameters, and `_type`.
+        """
+        params = super().asdict()
+        call = _CALL.get()
+        if call is not None and call[0] is self:
+            params.update(call[1])
+        return params
+
+    def generate(
+        self,
+        prompts: list[str],
+        stop: list[str] | None = None,
+        callbacks: Callbacks | list[Callbacks] | None = None,
+        *,
+        tags: list[str] | list[list[str]] | None = None,
+        metadata: dict[str, Any] | list[dict[str, Any]] | None = None,
+        run_name: str | list[str] | None = None,
+        run_id: uuid.UUID | list[uuid.UUID | None] | None = None,
+        **kwargs: Any,
+    ) -> LLMResult:
+        """`BaseLLM.generate`, with cache keys that cover everything the call sends.
+
+        Args:
+            prompts: The prompts.
+            stop: Stop sequences for this call.
+            callbacks: Callbacks, one for all prompts or a list with one per prompt.
+            tags: Tags, for all prompts or one list per prompt.
+            metadata: Metadata, for all prompts or one per prompt.
+            run_name: Run names, for all prompts or one per prompt.
+            run_id: Run ids, one per prompt.
+            **kwargs: Further request parameters for this call.
+
+        Returns:
+            One generation per prompt, in order.
+        """
+        token = _CALL.set((self, self._sent_beyond_fields(stop, kwargs)))
+        try:
+            return super().generate(
+                prompts,
+                stop,
+                callbacks,
+                tags=tags,
+                metadata=metadata,
+                run_name=run_name,
+                run_id=run_id,
+                **kwargs,
+            )
+        finally:
+            _CALL.reset(token)
+
+    async def agenerate(
+        self,
+        prompts: list[str],
+        stop: list[str] | None = None,
+        callbacks: Callbacks | list[Callbacks] | None = None,
+        *,
+        tags: list[str] | list[list[str]] | None = None,
+        metadata: dict[str, Any] | list[dict[str, Any]] | None = None,
+        run_name: str | list[str] | None = None,
+        run_id: uuid.UUID | list[uuid.UUID | None] | None = None,
+        **kwargs: Any,
+    ) -> LLMResult:
+        """`BaseLLM.agenerate`, with cache keys that cover everything the call sends.
+
+        Args:
+            prompts: The prompts.
+            stop: Stop sequences for this call.
+            callbacks: Callbacks, one for all prompts or a list with one per prompt.
+            tags: Tags, for all prompts or one list per prompt.
+            metadata: Metadata, for all prompts or one per prompt.
+            run_name: Run names, for all prompts or one per prompt.
+            run_id: Run ids, one per prompt.
+            **kwargs: Further request parameters for this call.
+
+        Returns:
+            One generation per prompt, in order.
+        """
+        token = _CALL.set((self, self._sent_beyond_fields(stop, kwargs)))
+        try:
+            return await super().agenerate(
+                prompts,
+                stop,
+                callbacks,
+                tags=tags,
+                metadata=metadata,
+                run_name=run_name,
+                run_id=run_id,
+                **kwargs,
+            )
+        finally:
+            _CALL.reset(token)
+
+    def _sent_beyond_fields(
+        self, stop: list[str] | None, kwargs: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        # LangChain writes the call's `stop` over the field's in the key, so the stop
+        # sequences the request carries (as `_stream_request` picks them) get a key of their own.
+        return {**kwargs, "stop_sent": stop if stop is not None else self.stop}
 
     def _stream(
         self,
