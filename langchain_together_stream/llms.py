@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import threading
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator, Mapping
+from concurrent.futures import FIRST_EXCEPTION, Future, wait
 from contextlib import aclosing, closing
 from contextvars import ContextVar
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Literal, cast
 from urllib.parse import urlsplit
 
 from langchain_core.callbacks import (
@@ -21,7 +23,8 @@ from langchain_core.callbacks import (
 from langchain_core.language_models import LangSmithParams, LanguageModelInput
 from langchain_core.language_models.llms import LLM
 from langchain_core.outputs import Generation, GenerationChunk, LLMResult
-from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.runnables.config import ContextThreadPoolExecutor
 from langchain_core.utils import from_env, secret_from_env
 from pydantic import (
     ConfigDict,
@@ -411,6 +414,57 @@ class TogetherLLM(LLM):
             return astream_run(self, input, config, stop, kwargs)
         return super().astream(input, config, stop=stop, **kwargs)
 
+    def batch(
+        self,
+        inputs: list[LanguageModelInput],
+        config: RunnableConfig | list[RunnableConfig] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any,
+    ) -> list[str]:
+        """Run every input as its own `invoke` on a thread pool, results in input order.
+
+        `BaseLLM.batch` would send one request at a time and route every input's tokens to
+        the first input's callbacks; here each input is its own run with its own callbacks,
+        and up to `max_concurrency` (LangChain's default thread pool size when unset) stream
+        at once.
+
+        Args:
+            inputs: The prompts, in any form LangChain accepts.
+            config: One config for all inputs, or one per input.
+            return_exceptions: Return each failed input's exception in its place instead of
+                raising the first one.
+            **kwargs: Further request parameters for every call.
+
+        Returns:
+            Each input's completion text (or exception), in order.
+        """
+        return Runnable.batch(self, inputs, config, return_exceptions=return_exceptions, **kwargs)
+
+    async def abatch(
+        self,
+        inputs: list[LanguageModelInput],
+        config: RunnableConfig | list[RunnableConfig] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any,
+    ) -> list[str]:
+        """Run every input as its own `ainvoke`, up to `max_concurrency` at once, in order.
+
+        Args:
+            inputs: The prompts, in any form LangChain accepts.
+            config: One config for all inputs, or one per input.
+            return_exceptions: Return each failed input's exception in its place instead of
+                raising the first one.
+            **kwargs: Further request parameters for every call.
+
+        Returns:
+            Each input's completion text (or exception), in order.
+        """
+        return await Runnable.abatch(
+            self, inputs, config, return_exceptions=return_exceptions, **kwargs
+        )
+
     def asdict(self) -> dict[str, Any]:
         """The LLM's identifying parameters; during a call, with what that call sends.
 
@@ -610,7 +664,11 @@ class TogetherLLM(LLM):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> LLMResult:
-        """Stream each prompt's completion and collect text, metadata and usage.
+        """Stream each prompt's completion, all at once on threads, and collect the results.
+
+        Every prompt streams on its own thread (at most `max_connections` at a time), as
+        `_agenerate` streams them all on the event loop; on the first failure the other
+        streams are closed at their next chunk and that failure is raised.
 
         Args:
             prompts: The prompts.
@@ -622,10 +680,37 @@ class TogetherLLM(LLM):
             One generation per prompt with `generation_info`, and `llm_output` with the
             summed `token_usage` and the `model_name`.
         """
-        generations = [
-            aggregate(self._stream(prompt, stop, run_manager, **kwargs)) for prompt in prompts
-        ]
+        if len(prompts) == 1:
+            generations = [aggregate(self._stream(prompts[0], stop, run_manager, **kwargs))]
+        else:
+            generations = _collect_on_threads(
+                lambda prompt, abandoned: self._collect(
+                    prompt, stop, run_manager, kwargs, abandoned
+                ),
+                prompts,
+                max_workers=self.max_connections,
+            )
         return _llm_result(generations, model=self.model)
+
+    def _collect(
+        self,
+        prompt: str,
+        stop: list[str] | None,
+        run_manager: CallbackManagerForLLMRun | None,
+        kwargs: Mapping[str, Any],
+        abandoned: threading.Event,
+    ) -> GenerationChunk:
+        total = Aggregate()
+        stream = cast(
+            "Generator[GenerationChunk, None, None]",
+            self._stream(prompt, stop, run_manager, **kwargs),
+        )
+        with closing(stream) as chunks:
+            for chunk in chunks:
+                if abandoned.is_set():  # another prompt failed: close this stream now
+                    raise _AbandonedError
+                total.add(chunk)
+        return total.result()
 
     async def _acall(
         self,
@@ -698,6 +783,34 @@ async def _gather_or_cancel(
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
+
+
+class _AbandonedError(Exception):
+    """Ends a prompt's stream early because another prompt of the same call failed."""
+
+
+def _collect_on_threads(
+    collect: Callable[[str, threading.Event], GenerationChunk],
+    prompts: list[str],
+    *,
+    max_workers: int,
+) -> list[GenerationChunk]:
+    abandoned = threading.Event()
+    # The executor copies each caller's context, so tracing and callbacks see the run's own.
+    with ContextThreadPoolExecutor(max_workers=min(len(prompts), max_workers)) as pool:
+        futures: list[Future[GenerationChunk]] = [
+            pool.submit(collect, prompt, abandoned) for prompt in prompts
+        ]
+        _, pending = wait(futures, return_when=FIRST_EXCEPTION)
+        if pending:
+            abandoned.set()
+            for future in pending:
+                future.cancel()
+    for future in futures:
+        error = None if future.cancelled() else future.exception()
+        if error is not None and not isinstance(error, _AbandonedError):
+            raise error
+    return [future.result() for future in futures]
 
 
 def _llm_result(chunks: list[GenerationChunk], *, model: str) -> LLMResult:
