@@ -43,7 +43,12 @@ _CHECKED = {
     "143201c5921e": "langchain-core 1.4.2 to 1.8.4",
 }
 """Fingerprints (`installed_fingerprint`) of the langchain-core code these functions copy or
-call, with the releases that have it; every release from 1.4.2 to 1.8.4 was checked."""
+call, with the releases that have it; every release from 1.4.2 to 1.8.4 was checked. Older
+ones have other code (1.0.0 to 1.2.0: a4e74eb107b4, 1.2.31: 71482a9cc5f2, 1.3.0 to 1.4.1:
+da705e064d68), hence the langchain-core floor of 1.4.2. To check a new release:
+`pip install --no-deps langchain-core==X` into a scratch venv that has this package, then
+`python -c "from langchain_together_stream import _runs; print(_runs.installed_fingerprint())"`;
+if it differs, compare `BaseLLM.stream`/`astream` with the functions below first."""
 
 # What `stream_run`/`astream_run` copy (the first two) or call. A name missing from the
 # installed langchain-core changes the fingerprint as a changed body does.

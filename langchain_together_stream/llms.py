@@ -12,7 +12,7 @@ from concurrent.futures import FIRST_EXCEPTION, Future, wait
 from contextlib import aclosing, closing
 from contextvars import ContextVar
 from types import MappingProxyType
-from typing import Any, Literal, cast
+from typing import Any, Literal, TypeVar, cast
 from urllib.parse import urlsplit
 
 from langchain_core.callbacks import (
@@ -24,7 +24,7 @@ from langchain_core.language_models import LangSmithParams, LanguageModelInput
 from langchain_core.language_models.llms import LLM
 from langchain_core.outputs import Generation, GenerationChunk, LLMResult
 from langchain_core.runnables import Runnable, RunnableConfig
-from langchain_core.runnables.config import ContextThreadPoolExecutor
+from langchain_core.runnables.config import ContextThreadPoolExecutor, get_config_list
 from langchain_core.utils import from_env, secret_from_env
 from pydantic import (
     ConfigDict,
@@ -81,6 +81,7 @@ _HEADERS = MappingProxyType(
     }
 )
 _STREAM_FLAG = {"completions": "stream", "inference": "stream_tokens"}
+_T = TypeVar("_T")
 
 # The LLM a `generate`/`agenerate` call is running on, and what that call sends beyond the
 # fields. Context-local, so concurrent calls on other threads or tasks never see it.
@@ -451,6 +452,9 @@ class TogetherLLM(LLM):
     ) -> list[str]:
         """Run every input as its own `ainvoke`, up to `max_concurrency` at once, in order.
 
+        On the first failure (without `return_exceptions`) the other inputs are cancelled,
+        closing their connections, as `agenerate` does.
+
         Args:
             inputs: The prompts, in any form LangChain accepts.
             config: One config for all inputs, or one per input.
@@ -461,8 +465,24 @@ class TogetherLLM(LLM):
         Returns:
             Each input's completion text (or exception), in order.
         """
-        return await Runnable.abatch(
-            self, inputs, config, return_exceptions=return_exceptions, **kwargs
+        if not inputs:
+            return []
+        configs = get_config_list(config, len(inputs))
+        limit = asyncio.Semaphore(configs[0].get("max_concurrency") or len(inputs))
+
+        async def one(input: LanguageModelInput, config: RunnableConfig) -> Any:
+            async with limit:
+                try:
+                    return await self.ainvoke(input, config, **kwargs)
+                except Exception as error:
+                    if return_exceptions:
+                        return error
+                    raise
+
+        # Not `Runnable.abatch`: its plain `gather` leaves the other inputs streaming,
+        # unobserved, after the first failure.
+        return await _gather_or_cancel(
+            [one(input, config) for input, config in zip(inputs, configs, strict=True)]
         )
 
     def asdict(self) -> dict[str, Any]:
@@ -770,9 +790,7 @@ class TogetherLLM(LLM):
         return total.result()
 
 
-async def _gather_or_cancel(
-    awaitables: list[Awaitable[GenerationChunk]],
-) -> list[GenerationChunk]:
+async def _gather_or_cancel(awaitables: list[Awaitable[_T]]) -> list[_T]:
     # On the first failure the other streams are cancelled, closing their connections,
     # instead of running on unobserved as plain `gather` would leave them.
     tasks = [asyncio.ensure_future(awaitable) for awaitable in awaitables]

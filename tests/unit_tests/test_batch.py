@@ -150,7 +150,7 @@ def test_return_exceptions_puts_each_failure_in_its_place(
         run(llm_for(emulator), ["a", "bad", "c"])
 
 
-@pytest.mark.parametrize("form", ["generate-sync", "generate-async"])
+@pytest.mark.parametrize("form", ["generate-sync", "generate-async", "batch-async"])
 def test_a_failed_prompt_closes_the_other_streams(emulator: TogetherEmulator, form: str) -> None:
     with pytest.raises(TogetherServerError):
         ALL[form](llm_for(emulator), ["long1", "bad", "long2"])
