@@ -68,13 +68,14 @@ Choose one per request with the model name ``emulator/fault-<name>`` or the head
 - ``long-line``: after ``after`` tokens, one ``data:`` line of ``bytes`` bytes
   (default 2 MiB) with no newline, written in 64 KiB pieces, then the body ends.
 - ``not-sse``: a 200 ``application/json`` completion body although stream was asked.
-- ``redirect``: 307 to ``{root_url}/redirected/v1/completions`` (or ``to``); a
+- ``redirect``: 307 to ``{root_url}/redirected<request path>`` (or ``to``); a
   client must not follow it with the key (the target answers 404 and is recorded).
 - ``byte-at-a-time``: a correct stream written one byte per write.
 
 ``FAULTS`` maps every name to a one-line description.
 """
 
+from langchain_together_stream.emulator._chat import ChatReply, ChatResponder, ChatToolCall
 from langchain_together_stream.emulator._faults import FAULTS
 from langchain_together_stream.emulator._server import (
     RecordedRequest,
@@ -82,4 +83,12 @@ from langchain_together_stream.emulator._server import (
     TogetherEmulator,
 )
 
-__all__ = ["FAULTS", "RecordedRequest", "Responder", "TogetherEmulator"]
+__all__ = [
+    "FAULTS",
+    "ChatReply",
+    "ChatResponder",
+    "ChatToolCall",
+    "RecordedRequest",
+    "Responder",
+    "TogetherEmulator",
+]
