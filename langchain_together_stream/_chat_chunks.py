@@ -24,7 +24,7 @@ from langchain_core.messages.ai import InputTokenDetails, OutputTokenDetails, Us
 from langchain_core.messages.tool import ToolCallChunk, tool_call_chunk
 from langchain_core.outputs import ChatGenerationChunk
 
-from langchain_together_stream._chat_wire import ChatDelta, ToolCallDelta
+from langchain_together_stream._wire.chat import ChatDelta, ToolCallDelta
 from langchain_together_stream.errors import TogetherStreamError
 
 PROVIDER = "together"

@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import (
-    AsyncGenerator,
-    AsyncIterator,
-    Callable,
-    Generator,
-    Iterator,
-    Mapping,
-    Sequence,
-)
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import aclosing, closing
 from operator import itemgetter
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import LangSmithParams, LanguageModelInput
@@ -28,47 +19,19 @@ from langchain_core.output_parsers.openai_tools import (
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable, RunnableMap, RunnablePassthrough
 from langchain_core.tools import BaseTool
-from langchain_core.utils import from_env, secret_from_env
 from langchain_core.utils.function_calling import convert_to_json_schema, convert_to_openai_tool
 from langchain_core.utils.pydantic import is_basemodel_subclass
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    PrivateAttr,
-    SecretStr,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
-from typing_extensions import Self
+from pydantic import BaseModel, ConfigDict
 
-from langchain_together_stream._async_transport import AsyncTransport
 from langchain_together_stream._chat_chunks import ChatAssembler
 from langchain_together_stream._chat_messages import to_wire_messages
-from langchain_together_stream._chat_reader import ChatStreamReader
+from langchain_together_stream._client import TogetherClient
 from langchain_together_stream._http import StreamRequest
-from langchain_together_stream._transport import SyncTransport
+from langchain_together_stream._params import ChatParams
+from langchain_together_stream._stream import StreamReader
+from langchain_together_stream._wire.chat import ChatDelta, parse_chat_chunk
 from langchain_together_stream.errors import TogetherConfigurationError
-from langchain_together_stream.llms import _HEADERS, DEFAULT_BASE_URL, _check_base_url
 
-# Sampling parameters sent under Together's own names, only when set.
-_CHAT_PARAMS = (
-    "max_tokens",
-    "temperature",
-    "top_p",
-    "top_k",
-    "repetition_penalty",
-    "presence_penalty",
-    "frequency_penalty",
-    "min_p",
-    "logit_bias",
-    "seed",
-    "logprobs",
-    "safety_model",
-    "reasoning_effort",
-    "reasoning",
-)
 # Call arguments LangChain uses for itself; never part of the request.
 _NOT_SENT = frozenset({"ls_structured_output_format", "structured_output_format", "stream"})
 
@@ -76,7 +39,7 @@ _ToolLike = dict[str, Any] | type | Callable[..., Any] | BaseTool
 _StructuredOutputMethod = Literal["json_schema", "function_calling", "json_mode"]
 
 
-class ChatTogether(BaseChatModel):
+class ChatTogether(TogetherClient, ChatParams, BaseChatModel):
     """Together AI chat models, streamed token by token, with tools, reasoning and usage.
 
     Every call, `invoke` and `batch` included, streams from Together's
@@ -235,96 +198,12 @@ class ChatTogether(BaseChatModel):
         ```
     """
 
-    model: str
-    """Name of the Together model to use."""
-    api_key: SecretStr | None = Field(
-        default_factory=secret_from_env("TOGETHER_API_KEY", default=None)
-    )
-    """Together API key. Read from `TOGETHER_API_KEY` when not given."""
-    allow_insecure_http: bool = False
-    """Allow an `http://` `base_url` on a host other than loopback (the key travels in clear).
-    Declared before `base_url` so that the URL's check can see it."""
-    base_url: str = Field(default_factory=from_env("TOGETHER_BASE_URL", default=DEFAULT_BASE_URL))
-    """API root; requests go to `{base_url}/chat/completions`. Read from `TOGETHER_BASE_URL`."""
-
-    max_tokens: int | None = None
-    """Most tokens to generate."""
-    temperature: float | None = None
-    """Sampling temperature; higher is more random."""
-    top_p: float | None = None
-    """Nucleus sampling: keep the smallest set of tokens whose probability reaches `top_p`."""
-    top_k: int | None = None
-    """Sample only from the `top_k` most likely tokens."""
-    repetition_penalty: float | None = None
-    """Penalty for repeating tokens (1.0 means none)."""
-    presence_penalty: float | None = None
-    """Penalty for tokens that already appeared, from -2.0 to 2.0."""
-    frequency_penalty: float | None = None
-    """Penalty proportional to how often a token already appeared, from -2.0 to 2.0."""
-    min_p: float | None = None
-    """Drop tokens less likely than `min_p` times the most likely one."""
-    logit_bias: dict[str, float] | None = None
-    """Bias added to the logits of the given token ids."""
-    seed: int | None = None
-    """Seed for reproducible sampling."""
-    logprobs: int | None = None
-    """Return log-probabilities; they appear in `response_metadata["logprobs"]` as
-    `{"tokens": [...], "token_logprobs": [...]}`."""
-    safety_model: str | None = None
-    """A moderation model Together runs on the output, e.g. `"Meta-Llama/Llama-Guard-7b"`."""
-    reasoning_effort: str | None = None
-    """How hard a reasoning model thinks (`"low"`, `"medium"`, `"high"`), for models that
-    take it."""
-    reasoning: dict[str, Any] | None = None
-    """Together's reasoning settings for hybrid models, e.g. `{"enabled": True}`; the
-    reasoning text arrives in `additional_kwargs["reasoning_content"]`."""
-    stop: list[str] | None = None
-    """Sequences that end the generation; a call's `stop` argument replaces these."""
-    model_kwargs: dict[str, Any] = Field(default_factory=dict)
-    """Further request parameters, sent as given (for parameters newer than this package)."""
-
     streaming: bool = False
     """Route `invoke` through LangChain's streaming callbacks path. Every call streams from
     Together and fires `on_llm_new_token` either way; this only changes LangChain's
     bookkeeping."""
-    timeout: float | tuple[float, float] = (10.0, 120.0)
-    """Seconds to wait for a connection, and for each next byte once connected."""
-    deadline: float | None = Field(default=None, gt=0)
-    """Seconds one call may take in all, retries and reading included (None: no limit; the
-    idle timeout still bounds every wait). Past it the call raises `TogetherTimeoutError`,
-    keeping the text streamed so far, and the connection is closed."""
-    max_retries: int = Field(default=2, ge=0)
-    """Retries on connection errors, timeouts, 429 and 5xx, only before the first token."""
-    max_event_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
-    """The largest single event accepted from the server; bounds memory on a bad stream."""
-    max_connections: int = Field(default=1000, gt=0)
-    """Connection pool size: the most connections the async pool opens at once per event
-    loop, and the most the sync pool keeps for reuse across threads."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, validate_assignment=True)
-
-    _transport: SyncTransport = PrivateAttr(default_factory=SyncTransport)
-    _async_transport: AsyncTransport = PrivateAttr(default_factory=AsyncTransport)
-
-    @field_validator("base_url")
-    @classmethod
-    def _check_new_base_url(cls, base_url: str, info: ValidationInfo) -> str:
-        # A field validator runs before the value is stored, so a refused assignment
-        # leaves the old, safe value in place.
-        _check_base_url(base_url, allow_insecure_http=info.data.get("allow_insecure_http", False))
-        return base_url
-
-    @model_validator(mode="after")
-    def _check_settings(self) -> Self:
-        if self.api_key is None or not self.api_key.get_secret_value():
-            msg = (
-                "No Together API key: pass api_key=... or set TOGETHER_API_KEY. Get a key at "
-                "https://api.together.ai/settings/api-keys, or run offline against the "
-                "bundled emulator (langchain_together_stream.emulator)."
-            )
-            raise TogetherConfigurationError(msg)
-        _check_base_url(self.base_url, allow_insecure_http=self.allow_insecure_http)
-        return self
 
     @classmethod
     def is_lc_serializable(cls) -> bool:
@@ -337,20 +216,12 @@ class ChatTogether(BaseChatModel):
         return ["langchain_together_stream", "chat_models"]
 
     @property
-    def lc_secrets(self) -> dict[str, str]:
-        """Map the key field to its environment variable, so `dumpd` never writes it."""
-        return {"api_key": "TOGETHER_API_KEY"}
-
-    @property
     def _llm_type(self) -> str:
         return "together-stream-chat"
 
     @property
     def _default_params(self) -> dict[str, Any]:
-        params = {
-            name: value for name in _CHAT_PARAMS if (value := getattr(self, name)) is not None
-        }
-        return {**params, **self.model_kwargs}
+        return self.request_params()
 
     @property
     def _identifying_params(self) -> Mapping[str, Any]:
@@ -377,65 +248,21 @@ class ChatTogether(BaseChatModel):
             params["ls_stop"] = list(stop)
         return params
 
-    def _payload(
+    def _start(
         self, messages: Sequence[BaseMessage], stop: list[str] | None, kwargs: Mapping[str, Any]
-    ) -> dict[str, Any]:
-        payload: dict[str, Any] = {"model": self.model, "messages": to_wire_messages(messages)}
-        payload.update(self._default_params)
-        payload.update((key, value) for key, value in kwargs.items() if key not in _NOT_SENT)
-        stops: Sequence[str] | str | None = stop if stop is not None else self.stop
-        if stops:
-            # A bare string would otherwise become a list of its characters.
-            payload["stop"] = [stops] if isinstance(stops, str) else list(stops)
+    ) -> tuple[StreamRequest, StreamReader[ChatDelta, ChatGenerationChunk]]:
+        base = {"model": self.model, "messages": to_wire_messages(messages)}
+        sent = {key: value for key, value in kwargs.items() if key not in _NOT_SENT}
+        payload = self.request_payload(base, stop, sent)
         payload["stream"] = True
         # Some models report usage only when asked; asking costs nothing where it is sent
         # anyway.
         payload["stream_options"] = {**(payload.get("stream_options") or {}), "include_usage": True}
-        n = payload.get("n")
-        if n is not None and n != 1:
-            msg = (
-                f"n={n} is not supported: streaming returns one message per call. Use "
-                "batch() for several answers."
-            )
-            raise TogetherConfigurationError(msg)
-        return payload
-
-    def _request(self, payload: Mapping[str, Any]) -> StreamRequest:
-        # Settings can change after construction; the key leaves only for a URL checked now.
-        _check_base_url(self.base_url, allow_insecure_http=self.allow_insecure_http)
-        connect_timeout, read_timeout = (
-            self.timeout if isinstance(self.timeout, tuple) else (self.timeout, self.timeout)
-        )
-        assert self.api_key is not None  # checked at construction
-        return StreamRequest(
-            url=f"{self.base_url.rstrip('/')}/chat/completions",
-            headers=_HEADERS,
-            body=json.dumps(payload).encode(),
-            api_key=self.api_key.get_secret_value(),
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-            max_retries=self.max_retries,
-            max_event_bytes=self.max_event_bytes,
-            max_connections=self.max_connections,
-            deadline=self.deadline,
-        )
-
-    def _start(
-        self, messages: Sequence[BaseMessage], stop: list[str] | None, kwargs: Mapping[str, Any]
-    ) -> tuple[StreamRequest, ChatStreamReader]:
-        payload = self._payload(messages, stop, kwargs)
         assembler = ChatAssembler(
             model=payload["model"], with_logprobs=payload.get("logprobs") is not None
         )
-        return self._request(payload), ChatStreamReader(assembler)
-
-    async def aclose(self) -> None:
-        """Close the running event loop's connection pool.
-
-        Optional: `asyncio.run` closes each loop's pool when the loop shuts down. The next
-        async call opens a new pool.
-        """
-        await self._async_transport.aclose()
+        request = self.build_request("chat/completions", payload)
+        return request, StreamReader(parse_chat_chunk, assembler)
 
     def _stream(
         self,
@@ -461,10 +288,7 @@ class ChatTogether(BaseChatModel):
             TogetherError: A typed error, with `partial_text` set to the text streamed before it.
         """
         request, reader = self._start(messages, stop, kwargs)
-        chunks = cast(
-            "Generator[ChatGenerationChunk, None, None]",
-            reader.chunks(self._transport.stream_events(request)),
-        )
+        chunks = reader.chunks(self._transport.stream_events(request))
         on_token = run_manager.on_llm_new_token if run_manager is not None else None
         with closing(chunks):
             for chunk in chunks:
@@ -496,10 +320,7 @@ class ChatTogether(BaseChatModel):
             TogetherError: A typed error, with `partial_text` set to the text streamed before it.
         """
         request, reader = self._start(messages, stop, kwargs)
-        chunks = cast(
-            "AsyncGenerator[ChatGenerationChunk, None]",
-            reader.achunks(self._async_transport.stream_events(request)),
-        )
+        chunks = reader.achunks(self._async_transport.stream_events(request))
         on_token = run_manager.on_llm_new_token if run_manager is not None else None
         async with aclosing(chunks):
             async for chunk in chunks:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from langchain_core.messages import AIMessageChunk
 
 from langchain_together_stream._chat_chunks import ChatAssembler, usage_metadata
-from langchain_together_stream._chat_wire import ChatDelta, ToolCallDelta, parse_chat_chunk
+from langchain_together_stream._wire.chat import ChatDelta, ToolCallDelta, parse_chat_chunk
 from langchain_together_stream.errors import TogetherStreamError
 from tests.chat_chunks import USAGE, chat_chunk, tool_args, tool_start
 from tests.conftest import shared_path

@@ -17,8 +17,12 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 from typing_extensions import TypedDict
 
-from langchain_together_stream._wire import _stream_error
-from langchain_together_stream.errors import TogetherStreamError
+from langchain_together_stream._wire.errors import (
+    finish_reason_error,
+    invalid_event,
+    several_choices_error,
+    stream_error,
+)
 
 
 # TypedDicts validate straight from JSON into plain dicts (see `_wire`); every key is optional.
@@ -119,14 +123,11 @@ def parse_chat_chunk(event: str, data: str) -> ChatDelta:
     try:
         chunk = _CHUNK.validate_json(data)
     except ValidationError as exc:
-        if event == "error":
-            msg = f"Together sent an error event: {data[:500]}"
-            raise TogetherStreamError(msg, error_type="error") from None
-        msg = f"Together sent an event that is not a valid chat chunk: {data[:200]!r}"
-        raise TogetherStreamError(msg) from exc
+        cause = None if event == "error" else exc
+        raise invalid_event(event, data, what="chat chunk") from cause
     chunk_id = chunk.get("id")
     if event == "error" or chunk.get("error") is not None:
-        raise _stream_error(chunk.get("error"), data, request_id=chunk_id)
+        raise stream_error(chunk.get("error"), data, request_id=chunk_id)
     choice = _only_choice(chunk.get("choices"), chunk_id)
     delta = choice.get("delta")
     tool_calls: tuple[ToolCallDelta, ...]
@@ -139,8 +140,7 @@ def parse_chat_chunk(event: str, data: str) -> ChatDelta:
         tool_calls = _tool_calls(wire_calls) if wire_calls else ()
     finish_reason = choice.get("finish_reason") or chunk.get("finish_reason") or None
     if finish_reason == "error":
-        msg = "Together ended the generation with finish_reason 'error'."
-        raise TogetherStreamError(msg, error_type="error", request_id=chunk_id)
+        raise finish_reason_error(chunk_id)
     seed = choice.get("seed")
     usage = chunk.get("usage")
     return ChatDelta(
@@ -164,11 +164,7 @@ def _only_choice(choices: list[_WireChoice] | None, chunk_id: str | None) -> _Wi
         return _NO_CHOICE
     choice = choices[0]
     if len(choices) > 1 or (choice.get("index") or 0) != 0:
-        msg = (
-            "Together streamed more than one choice; streaming supports n=1 only "
-            "(several choices would interleave into one message)."
-        )
-        raise TogetherStreamError(msg, request_id=chunk_id)
+        raise several_choices_error(chunk_id)
     return choice
 
 
