@@ -75,7 +75,8 @@ class ChatReply:
     Attributes:
         content: The text to stream (tokenized; ``max_tokens`` and ``stop`` apply).
         tool_calls: Tool calls to stream after the text; non-empty ends the stream
-            with ``finish_reason: "tool_calls"``.
+            with ``finish_reason: "tool_calls"`` (unless ``max_tokens`` cut the text,
+            which ends it with ``"length"`` and no calls).
         reasoning: Text to stream as ``delta.reasoning`` before the content, whether
             or not the request asked for reasoning; None follows the request.
     """
@@ -153,7 +154,7 @@ def plan(
     natural_tokens: int | None,
     reject_required: bool,
 ) -> ChatPlan:
-    """Decide the answer to a validated-or-not chat request.
+    """Validate a chat request and decide its answer.
 
     Args:
         req: The request JSON.
@@ -179,11 +180,16 @@ def plan(
     seed = req.get("seed")
     key = json.dumps(messages, sort_keys=True, ensure_ascii=False)
 
-    reply = responder(messages, req) if responder is not None else None
-    if isinstance(reply, str):
-        reply = ChatReply(content=reply)
-    if reply is None:
+    scripted: object = responder(messages, req) if responder is not None else None
+    if scripted is None:
         reply = _default_reply(messages, tools, choice, req.get("response_format"), prompt)
+    elif isinstance(scripted, str):
+        reply = ChatReply(content=scripted)
+    elif isinstance(scripted, ChatReply):
+        reply = scripted
+    else:
+        msg = f"chat_responder must return ChatReply, str or None, not {type(scripted).__name__}"
+        raise TypeError(msg)
 
     reasoning_text = reply.reasoning
     if reasoning_text is None and wants_reasoning(req):

@@ -19,6 +19,7 @@ Key order and field sets follow recordings 09-12 in
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +27,17 @@ from langchain_together_stream.emulator._chat import ChatPlan
 from langchain_together_stream.emulator._text import EOS_TOKEN_ID, Token
 from langchain_together_stream.emulator._wire import dumps
 
-__all__ = ["ChunkContext", "chat_body", "chat_events", "chat_usage"]
+__all__ = [
+    "USAGE_MODES",
+    "ChunkContext",
+    "chat_body",
+    "chat_events",
+    "chat_usage",
+    "usage_placement",
+]
+
+#: ``X-Emulator-Usage`` values.
+USAGE_MODES = ("always", "when-asked", "separate-chunk")
 
 
 @dataclass(frozen=True)
@@ -38,8 +49,36 @@ class ChunkContext:
     model: str
     seed: int
     logprobs: bool
-    send_usage: bool
+    usage: str = "finish"
     cached_tokens: int = 0
+    top_logprobs: bool = False
+
+
+def usage_placement(req: Mapping[str, Any], mode: str | None) -> str:
+    """Where a stream's usage goes: ``"finish"`` chunk, its own ``"chunk"``, or ``"none"``.
+
+    Args:
+        req: The request JSON (``stream``, ``stream_options.include_usage``).
+        mode: The ``X-Emulator-Usage`` header: ``always`` (default; Together sends
+            usage on the finish chunk unasked), ``when-asked`` (on the finish chunk
+            only with ``include_usage``, so a test can prove the client asks) or
+            ``separate-chunk`` (OpenAI's way: only with ``include_usage``, in an extra
+            chunk with empty ``choices`` after the finish chunk).
+
+    Raises:
+        ValueError: Unknown mode.
+    """
+    mode = (mode or "always").strip().lower()
+    if mode not in USAGE_MODES:
+        msg = f"X-Emulator-Usage must be one of {', '.join(USAGE_MODES)}"
+        raise ValueError(msg)
+    options = req.get("stream_options")
+    asked = not req.get("stream") or (
+        isinstance(options, Mapping) and bool(options.get("include_usage"))
+    )
+    if mode == "always" or (asked and mode == "when-asked"):
+        return "finish"
+    return "chunk" if asked else "none"
 
 
 def chat_usage(plan: ChatPlan, cached_tokens: int = 0) -> dict[str, int]:
@@ -54,9 +93,21 @@ def chat_usage(plan: ChatPlan, cached_tokens: int = 0) -> dict[str, int]:
 
 def chat_events(plan: ChatPlan, ctx: ChunkContext) -> list[str]:
     """Render every ``data:`` payload of a streamed answer, ``[DONE]`` excluded."""
-    if plan.tool_calls:
-        return _tool_events(plan, ctx)
-    return _text_events(plan, ctx)
+    events = _tool_events(plan, ctx) if plan.tool_calls else _text_events(plan, ctx)
+    if ctx.usage == "chunk":
+        events.append(
+            dumps(
+                {
+                    "id": ctx.request_id,
+                    "object": "chat.completion.chunk",
+                    "created": ctx.created,
+                    "choices": [],
+                    "model": ctx.model,
+                    "usage": chat_usage(plan, ctx.cached_tokens),
+                }
+            )
+        )
+    return events
 
 
 def chat_body(plan: ChatPlan, ctx: ChunkContext) -> dict[str, Any]:
@@ -84,6 +135,8 @@ def chat_body(plan: ChatPlan, ctx: ChunkContext) -> dict[str, Any]:
             "token_logprobs": [t.logprob for t in tokens],
             "token_ids": [t.id for t in tokens],
         }
+        if ctx.top_logprobs:
+            logprobs["top_logprobs"] = [{t.text: t.logprob} for t in tokens]
     return {
         "id": ctx.request_id,
         "object": "chat.completion",
@@ -160,7 +213,7 @@ def _reasoning_events(plan: ChatPlan, ctx: ChunkContext, *, tools: bool) -> list
 
 
 def _usage_for(plan: ChatPlan, ctx: ChunkContext) -> dict[str, int] | None:
-    return chat_usage(plan, ctx.cached_tokens) if ctx.send_usage else None
+    return chat_usage(plan, ctx.cached_tokens) if ctx.usage == "finish" else None
 
 
 def _text_events(plan: ChatPlan, ctx: ChunkContext) -> list[str]:

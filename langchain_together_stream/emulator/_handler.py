@@ -306,14 +306,19 @@ class Handler(BaseHTTPRequestHandler):
         ttft, interval = self._pacing()
         if fault is not None and self._pre_response_fault(fault, prompt, stream=stream):
             return
+        try:
+            usage = _chat_wire.usage_placement(req, self.headers.get("X-Emulator-Usage"))
+        except ValueError as exc:
+            raise _BadRequestError(str(exc), "X-Emulator-Usage") from exc
         ray = _wire.ray_id()
         ctx = _chat_wire.ChunkContext(
             request_id=_wire.new_request_id(ray),
             created=int(time.time()),
             model=req["model"],
             seed=_seed(req.get("seed"), prompt, above_int64=True),
-            logprobs=bool(req.get("logprobs")),
-            send_usage=_chat_usage_wanted(req, self.headers.get("X-Emulator-Usage")),
+            logprobs=bool(req.get("logprobs") or req.get("top_logprobs")),
+            top_logprobs=bool(req.get("top_logprobs")),
+            usage=usage,
             cached_tokens=int(self._header_number("X-Emulator-Cached-Tokens") or 0),
         )
         if stream and not (fault is not None and fault.name == "not-sse"):
@@ -647,16 +652,6 @@ def _seed(value: object, prompt: str, *, above_int64: bool = False) -> int:
         return value
     rng = random.Random(f"{prompt}\x00{value!r}")  # noqa: S311
     return _wire.js_seed(rng, above_int64=above_int64)
-
-
-def _chat_usage_wanted(req: dict[str, Any], mode: str | None) -> bool:
-    # Together sends usage unasked; "when-asked" lets a test prove the client asks.
-    if (mode or "").strip().lower() != "when-asked":
-        return True
-    options = req.get("stream_options")
-    return not req.get("stream") or (
-        isinstance(options, dict) and bool(options.get("include_usage"))
-    )
 
 
 def _parse_json(body: bytes) -> dict[str, Any]:

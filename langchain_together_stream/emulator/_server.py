@@ -176,7 +176,7 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
 
 
 class TogetherEmulator:
-    """An offline, Together-compatible completions server on 127.0.0.1.
+    """An offline, Together-compatible completions and chat server on 127.0.0.1.
 
     Use it as a context manager::
 

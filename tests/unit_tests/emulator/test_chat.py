@@ -15,9 +15,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from langchain_together_stream.emulator import (
+    FAULTS,
     ChatReply,
     ChatToolCall,
     TogetherEmulator,
+    _chat,
+    _chat_wire,
 )
 from langchain_together_stream.emulator._schema import Hints, value_for
 from tests.conftest import shared_path
@@ -631,6 +634,29 @@ def test_usage_only_when_asked_on_request(emu: TogetherEmulator) -> None:
     assert all("usage" not in c for c in parse_sse(body))
 
 
+def test_usage_in_a_separate_chunk_like_openai(emu: TogetherEmulator) -> None:
+    headers = {"X-Emulator-Usage": "separate-chunk"}
+    chunks = parse_sse(chat(emu, stream=True, headers=headers)[2])
+    assert all(c["usage"] is None for c in chunks)
+    for tools in ([], [ADD]):
+        body = chat(
+            emu,
+            "add 1 and 2",
+            stream=True,
+            tools=tools,
+            headers=headers,
+            stream_options={"include_usage": True},
+        )[2]
+        chunks = parse_sse(body)
+        assert chunks[-1]["choices"] == []
+        assert chunks[-1]["usage"]["total_tokens"] > 0
+        assert chunks[-2]["choices"][0]["finish_reason"] in {"stop", "tool_calls"}
+        assert not any(c.get("usage") for c in chunks[:-1])
+    code, _, body = chat(emu, stream=True, headers={"X-Emulator-Usage": "sometimes"})
+    assert code == 400
+    assert json.loads(body)["error"]["param"] == "X-Emulator-Usage"
+
+
 def test_cached_tokens_header(emu: TogetherEmulator) -> None:
     chunks = parse_sse(chat(emu, stream=True, headers={"X-Emulator-Cached-Tokens": "5"})[2])
     assert chunks[-1]["usage"]["cached_tokens"] == 5
@@ -650,6 +676,9 @@ def test_logprobs_are_bare_numbers_per_chunk(emu: TogetherEmulator) -> None:
         == 5
     )
     assert all(c["choices"][0]["logprobs"] is None for c in stream_chunks(emu, "Hi", max_tokens=2))
+    code, _, body = chat(emu, "Hi", logprobs=True, top_logprobs=1, max_tokens=2)
+    top = json.loads(body)["choices"][0]["logprobs"]["top_logprobs"]
+    assert [list(t) for t in top] == [[tok] for tok in logprobs["tokens"][:2]]
 
 
 # ---------------------------------------------------------------------- responder
@@ -769,3 +798,118 @@ def test_pacing_applies_to_chat(emu: TogetherEmulator) -> None:
     chunks = stream_chunks(emu, "Hi", max_tokens=3, headers={"X-Emulator-TTFT": "0.2"})
     assert time.monotonic() - start >= 0.2
     assert len(chunks) == 3
+
+
+# Short parameters so every fault ends quickly; the rest are the faults' defaults.
+_SWEEP_PARAMS = {
+    "stall": ";seconds=0.05",
+    "stall-headers": ";seconds=0.05",
+    "long-line": ";bytes=5000",
+    "rate-limit-then-ok": ";seconds=0",
+    "server-error-then-ok": ";seconds=0",
+}
+
+
+@pytest.mark.parametrize("name", sorted(FAULTS))
+@pytest.mark.parametrize("tools", [False, True], ids=["text", "tool-call"])
+def test_every_fault_applies_to_chat(emu: TogetherEmulator, name: str, tools: bool) -> None:
+    body: dict[str, Any] = {
+        "model": "m",
+        "messages": [{"role": "user", "content": f"sweep {name} {tools} add 1 and 2"}],
+        "stream": True,
+        "max_tokens": 8,
+    }
+    if tools:
+        body["tools"] = [ADD]
+    payload = json.dumps(body).encode()
+    head = (
+        f"POST {PATH} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\n"
+        f"X-Emulator-Fault: {name}{_SWEEP_PARAMS.get(name, '')}\r\n"
+        f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n"
+    )
+    raw = b""
+    with socket.create_connection(("127.0.0.1", emu.port), timeout=TIMEOUT) as sock:
+        sock.sendall(head.encode() + payload)
+        try:
+            while data := sock.recv(65536):
+                raw += data
+        except ConnectionResetError:
+            assert name == "reset"
+    record = emu.requests[-1]
+    assert record.fault == name
+    assert emu.wait_for_requests(len(emu.requests))
+    if name == "reset":
+        return
+    status = int(raw.split(b" ", 2)[1])
+    expected = FAULTS_STATUS.get(name, 200)
+    assert status == expected, raw[:300]
+    assert b"Internal emulator error" not in raw
+
+
+FAULTS_STATUS = {
+    **{n: int(n.split("-")[1]) for n in FAULTS if n.startswith("http-") and n != "http-error"},
+    "http-error": 500,
+    "credit-limit": 429,
+    "rate-limit-then-ok": 429,
+    "server-error-then-ok": 503,
+    "redirect": 307,
+}
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(
+                ["type", "properties", "required", "items", "anyOf", "enum", "$ref", "x"]
+            ),
+            children,
+            max_size=4,
+        )
+    ),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    parameters=_JSON,
+    response_format=_JSON,
+    tool_choice=_JSON,
+    content=_JSON,
+    reasoning=_JSON,
+)
+def test_any_request_shape_is_answered_or_refused(
+    parameters: Any, response_format: Any, tool_choice: Any, content: Any, reasoning: Any
+) -> None:
+    # Whatever a client sends, the answer is a plan or a 400, never an emulator crash.
+    req = {
+        "model": "m",
+        "messages": [{"role": "user", "content": content}],
+        "tools": [{"type": "function", "function": {"name": "f", "parameters": parameters}}],
+        "tool_choice": tool_choice,
+        "response_format": response_format,
+        "reasoning": reasoning,
+    }
+    for with_tools in (True, False):
+        body = req if with_tools else {k: v for k, v in req.items() if k != "tools"}
+        try:
+            planned = _chat.plan(body, responder=None, natural_tokens=4, reject_required=True)
+        except _chat.ChatRequestError:
+            continue
+        ctx = _chat_wire.ChunkContext("id", 0, "m", 2**63, logprobs=True)
+        for event in _chat_wire.chat_events(planned, ctx):
+            json.loads(event)
+        json.dumps(_chat_wire.chat_body(planned, ctx))
+
+
+def test_a_broken_responder_gives_a_500_envelope(caplog: pytest.LogCaptureFixture) -> None:
+    def responder(messages: list[dict[str, Any]], req: Mapping[str, Any]) -> Any:
+        return {"content": "a dict is not a reply"}
+
+    with TogetherEmulator(chat_responder=responder) as server:
+        code, _, body = chat(server, stream=True)
+    assert code == 500
+    assert json.loads(body)["error"]["type"] == "server_error"
+    assert "chat_responder must return ChatReply" in caplog.text
