@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from tests.scripted_server import sse_body
@@ -71,3 +72,77 @@ def chat_text_stream(tokens: list[str], finish_reason: str = "stop") -> list[byt
     chunks = [chat_chunk(token) for token in tokens]
     chunks.append(chat_chunk("", finish_reason, usage=USAGE, seed=13362809677919627000))
     return sse_body(*chunks)
+
+
+class Sync:
+    """Calls a chat model on the sync path; `Async` has the same methods on the event loop."""
+
+    name = "sync"
+
+    def invoke(self, model: Any, input: Any, **kwargs: Any) -> Any:
+        return model.invoke(input, **kwargs)
+
+    def stream(self, model: Any, input: Any, **kwargs: Any) -> list[Any]:
+        return list(model.stream(input, **kwargs))
+
+    def batch(self, model: Any, inputs: list[Any], **kwargs: Any) -> list[Any]:
+        return model.batch(inputs, **kwargs)
+
+    def first_chunks(self, model: Any, input: Any, count: int) -> list[Any]:
+        """Read `count` chunks, then leave the stream (closing it)."""
+        chunks = []
+        stream = model.stream(input)
+        for chunk in stream:
+            chunks.append(chunk)
+            if len(chunks) == count:
+                break
+        stream.close()
+        return chunks
+
+
+class Async(Sync):
+    name = "async"
+
+    def invoke(self, model: Any, input: Any, **kwargs: Any) -> Any:
+        return asyncio.run(model.ainvoke(input, **kwargs))
+
+    def stream(self, model: Any, input: Any, **kwargs: Any) -> list[Any]:
+        async def collect() -> list[Any]:
+            return [chunk async for chunk in model.astream(input, **kwargs)]
+
+        return asyncio.run(collect())
+
+    def batch(self, model: Any, inputs: list[Any], **kwargs: Any) -> list[Any]:
+        return asyncio.run(model.abatch(inputs, **kwargs))
+
+    def first_chunks(self, model: Any, input: Any, count: int) -> list[Any]:
+        async def read() -> list[Any]:
+            chunks = []
+            stream = model.astream(input)
+            async for chunk in stream:
+                chunks.append(chunk)
+                if len(chunks) == count:
+                    break
+            await stream.aclose()
+            return chunks
+
+        return asyncio.run(read())
+
+
+PATHS = [Sync(), Async()]
+"""Parametrize a test body over both paths: `@pytest.mark.parametrize("path", PATHS, ids=...)`."""
+PATH_IDS = [p.name for p in PATHS]
+
+
+def make_chat(base_url: str, **kwargs: Any) -> Any:
+    """A ChatTogether pointed at a loopback server, failing fast."""
+    from langchain_together_stream import ChatTogether
+
+    settings: dict[str, Any] = {
+        "model": MODEL,
+        "api_key": "sk-test-SECRET-0123456789",
+        "base_url": base_url,
+        "timeout": (2.0, 2.0),
+    }
+    settings.update(kwargs)
+    return ChatTogether(**settings)
