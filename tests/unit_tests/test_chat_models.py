@@ -665,3 +665,15 @@ def test_key_and_base_url_come_from_the_environment(
     chat = ChatTogether(model="meta-llama/Llama-3.3-70B-Instruct-Turbo")
     assert chat.invoke("Hello").content
     assert emulator.requests[-1].headers["authorization"] == "[REDACTED]"
+
+
+def test_a_free_text_schema_title_becomes_a_valid_name(emulator: TogetherEmulator) -> None:
+    schema = {
+        "title": "Joke of the day!",
+        "type": "object",
+        "properties": {"setup": {"type": "string"}},
+        "required": ["setup"],
+    }
+    result = make_chat(emulator.base_url).with_structured_output(schema).invoke("joke")
+    assert set(result) == {"setup"}
+    assert emulator.requests[-1].json["response_format"]["json_schema"]["name"] == "Joke_of_the_day"
