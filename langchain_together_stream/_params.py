@@ -200,3 +200,14 @@ class CompletionParams(SamplingParams):
 
     echo: Annotated[bool | None, SENT] = None
     """Ask Together to echo the prompt in the response."""
+
+
+class ChatParams(SamplingParams):
+    """The chat endpoint's parameters: the sampling ones, and the reasoning switches."""
+
+    reasoning_effort: Annotated[str | None, SENT] = None
+    """How hard a reasoning model thinks (`"low"`, `"medium"`, `"high"`), for models that
+    take it (gpt-oss)."""
+    reasoning: Annotated[dict[str, Any] | None, SENT] = None
+    """Together's reasoning settings for hybrid models, e.g. `{"enabled": True}`; the
+    reasoning text arrives in `additional_kwargs["reasoning_content"]`."""
