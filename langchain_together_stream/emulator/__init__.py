@@ -28,6 +28,14 @@ Example::
 
 From a shell: ``python -m langchain_together_stream.emulator --port 8765``.
 
+Account rate limit
+------------------
+``TogetherEmulator(rate_limit=AccountRateLimit(requests_per_second=20,
+tokens_per_minute=60_000))`` answers past either budget as Together does: 429 with its
+envelope, ``retry-after`` and ``x-ratelimit-*`` headers, and 503 "Overloaded" in bursts when
+a client keeps sending through its 429s. ``emu.ledger`` (or ``GET {root_url}/emulator/ledger``)
+counts requests admitted and refused, and the tokens of every answer served in full.
+
 Faults
 ------
 Choose one per request with the model name ``emulator/fault-<name>`` or the header
@@ -76,10 +84,18 @@ Choose one per request with the model name ``emulator/fault-<name>`` or the head
 """
 
 from langchain_together_stream.emulator._faults import FAULTS
+from langchain_together_stream.emulator._ratelimit import AccountRateLimit, Ledger
 from langchain_together_stream.emulator._server import (
     RecordedRequest,
     Responder,
     TogetherEmulator,
 )
 
-__all__ = ["FAULTS", "RecordedRequest", "Responder", "TogetherEmulator"]
+__all__ = [
+    "FAULTS",
+    "AccountRateLimit",
+    "Ledger",
+    "RecordedRequest",
+    "Responder",
+    "TogetherEmulator",
+]

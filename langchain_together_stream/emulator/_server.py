@@ -16,6 +16,7 @@ from typing import Any
 
 from langchain_together_stream._net import is_loopback
 from langchain_together_stream.emulator._handler import Handler
+from langchain_together_stream.emulator._ratelimit import AccountRateLimit, Ledger
 
 __all__ = ["EmulatorHTTPServer", "RecordedRequest", "Responder", "TogetherEmulator"]
 
@@ -191,6 +192,9 @@ class TogetherEmulator:
             "model" gives (tokenized and streamed, honouring ``max_tokens``/``stop``);
             None falls back to the default corpus generator.
         host: Interface to bind. Only loopback unless ``allow_remote`` is True.
+        rate_limit: An account-level limit (requests/s, tokens/min) answered with 429s and
+            503 bursts as Together does; None admits everything. Either way ``ledger``
+            counts the tokens served.
         allow_remote: Permit a non-loopback ``host`` (the CLI's explicit ``--host``).
 
     Raises:
@@ -206,6 +210,7 @@ class TogetherEmulator:
         responder: Responder | None = None,
         *,
         host: str = "127.0.0.1",
+        rate_limit: AccountRateLimit | None = None,
         allow_remote: bool = False,
     ) -> None:
         if not allow_remote and not is_loopback(host):
@@ -222,6 +227,7 @@ class TogetherEmulator:
         self.tokens_per_second = tokens_per_second
         self.api_keys: frozenset[str] | None = None if api_keys is None else frozenset(api_keys)
         self.responder = responder
+        self.account = rate_limit if rate_limit is not None else AccountRateLimit()
         self._requested_port = port
         self._server: EmulatorHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -311,8 +317,17 @@ class TogetherEmulator:
         server = self._server
         return 0 if server is None else server.connections_opened
 
+    @property
+    def ledger(self) -> Ledger:
+        """Requests admitted and refused, and tokens of the answers served in full.
+
+        Also served as JSON at ``GET {root_url}/emulator/ledger``.
+        """
+        return self.account.ledger
+
     def clear(self) -> None:
-        """Forget recorded requests and the ``*-then-ok`` fault counters."""
+        """Forget recorded requests, the ``*-then-ok`` fault counters and the ledger."""
+        self.account.clear()
         with self._cond:
             self._records.clear()
             self._attempts.clear()
