@@ -94,6 +94,7 @@ class AdaptiveRateLimiter:
         self._request_tat = now
         self._token_tat = now
         self._paused_until = now
+        self._pauses = 0
         self._fraction_at = 1.0
         self._changed_at = now
         self._last_decrease = float("-inf")
@@ -154,12 +155,21 @@ class AdaptiveRateLimiter:
             Seconds waited.
         """
         began = self._clock()
+        pauses = self._pauses
         delay = self.reserve(tokens)
-        # Bounded: each turn sleeps until the latest pause, which only moves forward while
-        # servers keep asking, and each pause is capped at max_pause.
+        slot = began + delay
+        # Bounded: a new slot is booked only after a new pause, each pause is capped at
+        # max_pause, and pauses come from answers to requests that were let through.
         while delay > 0:
             await asyncio.sleep(delay)
-            delay = self._paused_until - self._clock()
+            delay = 0.0
+            if self._pauses != pauses and slot < self._paused_until:
+                # A pause was ordered while this caller slept, and its slot fell inside it.
+                # Booking again spaces the callers out after the pause instead of releasing
+                # them all together into a server that just said it was full.
+                pauses = self._pauses
+                delay = self.reserve(tokens)
+                slot = self._clock() + delay
         waited = self._clock() - began
         self._waited += waited
         return waited
@@ -195,7 +205,12 @@ class AdaptiveRateLimiter:
             return
         pause = retry_after if retry_after is not None else limit.overload_pause
         pause = min(max(pause, 0.0), limit.max_pause)
-        self._paused_until = max(self._paused_until, now + pause)
+        if now + pause > self._paused_until:
+            self._paused_until = now + pause
+            self._pauses += 1
+            # No burst right after a pause: grants resume one slot apart.
+            self._request_tat = max(self._request_tat, self._paused_until + limit.burst_seconds)
+            self._token_tat = max(self._token_tat, self._paused_until + limit.burst_seconds)
         if now - self._last_decrease >= limit.cooldown_seconds:
             self._fraction_at = max(limit.min_fraction, self.fraction(now) / 2)
             self._changed_at = now

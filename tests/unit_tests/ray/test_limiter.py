@@ -64,6 +64,30 @@ def test_retry_after_pauses_every_grant() -> None:
     assert limiter.stats()["paused_for"] == pytest.approx(2.5)
 
 
+def test_grants_resume_one_slot_apart_after_a_pause() -> None:
+    clock = FakeClock()
+    limiter = AdaptiveRateLimiter(RateLimit(requests_per_second=10, burst_seconds=0.5), clock=clock)
+    limiter.report("rate_limited", retry_after=1.0, now=clock.now)
+    delays = [limiter.reserve(1) for _ in range(4)]
+    # The rate was halved to 5/s: one slot every 0.2 s from the end of the pause, no burst.
+    assert delays == pytest.approx([1.0, 1.2, 1.4, 1.6])
+
+
+def test_callers_asleep_through_a_pause_book_again_instead_of_rushing_out() -> None:
+    async def main() -> list[float]:
+        limiter = AdaptiveRateLimiter(RateLimit(requests_per_second=20, burst_seconds=0.05))
+        waiting = [asyncio.create_task(limiter.acquire(1)) for _ in range(6)]
+        await asyncio.sleep(0.06)
+        limiter.report("rate_limited", retry_after=0.3)
+        return sorted(await asyncio.gather(*waiting))
+
+    waits = asyncio.run(main())
+    late = [w for w in waits if w > 0.3]
+    # Those still waiting when the pause came go out after it, spaced at the halved rate.
+    assert len(late) >= 3
+    assert late[-1] - late[0] >= 0.1 * (len(late) - 1) * 0.9
+
+
 def test_503_without_a_suggestion_pauses_for_overload_pause() -> None:
     clock = FakeClock()
     limiter = AdaptiveRateLimiter(
