@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help test lint format demo clean bench bench-concurrency
+.PHONY: help test lint format demo clean bench bench-concurrency bench-ray
 
 help:
 	@echo "make test   - install into .venv and run the test suite"
@@ -13,6 +13,7 @@ help:
 	@echo "make demo   - stream a completion from the offline Together emulator"
 	@echo "make bench  - benchmark against the peers in .venv-bench; writes benchmarks/RESULTS.md"
 	@echo "make bench-concurrency - N = 1..1000 concurrent paced streams; its RESULTS.md section"
+	@echo "make bench-ray - Ray batch generation with 1, 2, 4 actors against a rate cap"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +52,16 @@ bench: $(BENCH_STAMP)
 
 bench-concurrency: $(BENCH_STAMP)
 	$(BENCH_VENV)/bin/python -m benchmarks.concurrency $(BENCH_CONCURRENCY_ARGS)
+
+# Ray goes into the bench venv only for this target (it is large).
+BENCH_RAY_STAMP := $(BENCH_VENV)/.installed-ray
+
+$(BENCH_RAY_STAMP): $(BENCH_STAMP)
+	$(BENCH_VENV)/bin/python -m pip install --quiet -e ".[ray]"
+	touch $(BENCH_RAY_STAMP)
+
+bench-ray: $(BENCH_RAY_STAMP)
+	$(BENCH_VENV)/bin/python -m benchmarks.ray_scaling $(BENCH_RAY_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

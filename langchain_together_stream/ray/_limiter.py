@@ -50,7 +50,7 @@ class RateLimit:
     name: str = "together-rate-limiter"
     namespace: str | None = None
     burst_seconds: float = 0.5
-    ramp_seconds: float = 20.0
+    ramp_seconds: float = 60.0
     cooldown_seconds: float = 1.0
     min_fraction: float = 0.05
     overload_pause: float = 1.0
