@@ -72,7 +72,8 @@ class TogetherBatchGenerator:
             },
             batch_size=64,
             batch_format="pyarrow",
-            concurrency=4,
+            compute=ray.data.ActorPoolStrategy(size=4),
+            num_cpus=0.25,  # the actors wait on sockets, not cores
         ).write_parquet("answers/")
         ```
 

@@ -2,11 +2,11 @@
 
 Two ways, both keyed on the id column:
 
-- `enable_checkpointing`: Ray Data's own row-level checkpointing (`CheckpointConfig`, Ray 2.50
-  and later). With a file datasink such as `write_parquet` it commits each data file and its
-  checkpoint together, and on the next run filters the ids already checkpointed out of the
-  input as it is read. Needs a source that supports it (`read_parquet` and friends) and a
-  checkpoint path every node can reach.
+- `enable_checkpointing`: Ray Data's own row-level checkpointing (`CheckpointConfig`, alpha in
+  recent Ray; present in 2.60, not exercised by this package's tests). With a file datasink
+  such as `write_parquet` it commits each data file and its checkpoint together, and on the
+  next run filters the ids already checkpointed out of the input as it is read. Needs a source
+  that supports it (`read_parquet` and friends) and a checkpoint path every node can reach.
 - `skip_written`: the same effect by hand, for any source and Ray version: read the ids already
   present in the output directory and filter them out of the input. Parquet files that do not
   read (cut short by the crash) are removed first, since their rows will be written again.
