@@ -95,8 +95,9 @@ def test_under_the_account_limit_every_id_once_usage_equals_ledger_few_429s(
     source = prompts(tmp_path, count)
     # The client believes it may send twice what the account allows: the limiter must find
     # the real limit from the 429s and hold just under it. The cap is low enough for a busy
-    # 2-core machine to reach it.
-    cap = AccountRateLimit(requests_per_second=12)
+    # 2-core machine to reach it, and holds 3 s of budget: on such a machine a worker can stall
+    # for a second, then send the requests granted meanwhile all at once.
+    cap = AccountRateLimit(requests_per_second=12, burst_seconds=3.0)
     limit = RateLimit(
         requests_per_second=24, ramp_seconds=60, cooldown_seconds=1.0, name="job-limit"
     )
