@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import threading
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
@@ -20,6 +21,7 @@ from pathlib import Path as FilePath
 from typing import Any, Literal
 
 import pytest
+from langchain_core.callbacks import BaseCallbackHandler
 
 from langchain_together_stream import (
     TogetherAPIError,
@@ -268,6 +270,75 @@ def test_every_fault_is_typed_reported_once_bounded_released_and_recoverable(
     assert seen.leaked_after_next == 0
     if fault.target == "server":
         assert seen.requests == 1 + seen.retries
+
+
+# --- bytes that arrive with the end of the connection are kept --------------------------------
+
+
+class _HoldFirstToken(BaseCallbackHandler):
+    """Keeps the caller busy on the first token until the server has sent the rest and hung up.
+
+    The sync handler runs in an executor thread on the async path, so the event loop receives
+    the last token and the end of the connection while the stream is not being read: the
+    moment a reader can lose bytes it was already given.
+    """
+
+    def __init__(self, server: ScriptedServer, first_token_seen: threading.Event) -> None:
+        self.server = server
+        self.first_token_seen = first_token_seen
+
+    def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
+        if self.first_token_seen.is_set():
+            return
+        self.first_token_seen.set()
+        assert self.server.wait_closed() is not None
+        # Room for the loop to take in the last segment and the end of the connection.
+        time.sleep(0.02)
+
+
+def _wire(parts: list[bytes | float]) -> bytes:
+    return b"".join(part for part in parts if isinstance(part, bytes))
+
+
+_ROUNDS = 25
+_LAST_WITH_END: dict[str, tuple[list[tuple[str, str]], bytes, bytes]] = {
+    # The last token's chunk and the start of one that never ends, in one write.
+    "truncated-chunk": (
+        [*SSE, ("Transfer-Encoding", "chunked")],
+        _wire(_raw_chunked(_HALF[:1])),
+        _wire(_raw_chunked(_HALF[1:])) + b"ff\r\ndata: {",
+    ),
+    # The last token, then the close, far short of the announced length.
+    "truncated-content-length": (
+        [*SSE, ("Content-Length", "100000")],
+        _wire(_HALF[:1]),
+        _wire(_HALF[1:]),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(_LAST_WITH_END))
+def test_the_last_token_arriving_with_the_end_of_the_connection_is_kept(
+    name: str, serve: Any, path: Path
+) -> None:
+    headers, first, last_and_end = _LAST_WITH_END[name]
+    first_token_seen = threading.Event()
+
+    def script(seen: Seen) -> Reply:
+        # Hold the last token until the caller is busy with the first one.
+        return Reply(headers=headers, body=[first, first_token_seen, last_and_end], framing="close")
+
+    server = serve(script)
+    llm = make_llm(server, max_retries=0, **FAST)
+    # Repeated because whether the loop takes in the last segment and the close before the
+    # reader comes back is up to the scheduler; most rounds hit it, so 25 always do.
+    for _ in range(_ROUNDS):
+        first_token_seen.clear()
+        hold = _HoldFirstToken(server, first_token_seen)
+        with pytest.raises(TogetherConnectionError) as info:
+            path.invoke(llm, config={"callbacks": [hold]})
+        assert info.value.partial_text == PARTIAL
+    assert path.checked_out(llm) == 0
 
 
 # --- README's "Failure behaviour" table is checked against the scenarios ----------------------
