@@ -239,8 +239,9 @@ class _ReadAhead:
                 self._chunks.append(chunk)
                 self._held += len(chunk)
                 self._arrived.set()
-                # Bounded memory for a slow caller: past `limit` aiohttp's own flow control
-                # holds the rest in the kernel.
+                # Bounded memory for a slow caller: past `limit` this task stops reading and
+                # aiohttp's flow control holds the rest in the kernel. Only a caller that far
+                # behind can still lose, to a truncation, what aiohttp buffered meanwhile.
                 while self._held >= self._limit:
                     self._taken.clear()
                     await self._taken.wait()
