@@ -334,7 +334,8 @@ def test_the_last_token_arriving_with_the_end_of_the_connection_is_kept(
         return Reply(headers=headers, body=[first, first_token_seen, last_and_end], framing="close")
 
     server = serve(script)
-    llm = make_llm(server, max_retries=0)
+    # Nothing here stalls: generous timeouts, so a loaded machine cannot turn a round into one.
+    llm = make_llm(server, max_retries=0, timeout=(5.0, 5.0))
     # Repeated because whether the loop takes in the last segment and the close before the
     # reader comes back is up to the scheduler; before the fix every round hit it (100 of 100).
     for _ in range(_ROUNDS):
