@@ -8,7 +8,8 @@ One connection pool per `TogetherLLM` per running event loop: an aiohttp session
 the loop that created it, so the same instance used from two loops (two threads, or two
 `asyncio.run` calls) gets one pool each. Each pool is closed when its loop shuts down, through
 an async generator the loop finalises in `shutdown_asyncgens` (which `asyncio.run` calls), or
-by `aclose()`. Reads return bytes as they arrive (`readany`), and the response is closed in
+by `aclose()`. Reads return bytes as they arrive (`readany`, kept waiting by a task so that a
+segment arriving with the end of the connection is not lost), and the response is closed in
 `finally`, so cancelling or leaving the stream drops the connection at once.
 """
 
@@ -197,16 +198,88 @@ async def _events(
     response: aiohttp.ClientResponse, max_event_bytes: int, attempts: Attempts
 ) -> AsyncGenerator[SSEEvent, None]:
     decoder = EventDecoder(max_event_bytes=max_event_bytes)
-    read = response.content.readany
+    body = _ReadAhead(response.content, limit=max_event_bytes)
     try:
         with _mapped_errors():
-            while chunk := await read():
+            while chunk := await body.read():
                 for event in decoder.feed(chunk):
                     yield event
     except TogetherConnectionError as error:
         raise attempts.deadline_error(error) from error.__cause__
+    finally:
+        body.close()
     for event in decoder.end():
         yield event
+
+
+class _ReadAhead:
+    """The body, read by a task that waits in `readany` whenever it holds less than `limit`.
+
+    aiohttp's reads raise a failure stored by the connection's end before returning the bytes
+    still in its buffer, and no public call returns those bytes afterwards. A segment and the
+    close that arrive while nobody waits in a read (the caller busy with the previous token)
+    would lose the last token. A read that is already waiting is woken by the segment and
+    returns it whatever follows, so a task keeps one waiting while the caller works.
+    """
+
+    def __init__(self, content: aiohttp.StreamReader, limit: int) -> None:
+        self._content = content
+        self._limit = limit
+        self._chunks: list[bytes] = []
+        self._held = 0
+        self._error: Exception | None = None
+        self._ended = False
+        self._arrived = asyncio.Event()
+        self._taken = asyncio.Event()
+        self._task = asyncio.ensure_future(self._fill())
+
+    async def _fill(self) -> None:
+        try:
+            while chunk := await self._content.readany():
+                self._chunks.append(chunk)
+                self._held += len(chunk)
+                self._arrived.set()
+                # Bounded memory for a slow caller: past `limit` this task stops reading and
+                # aiohttp's flow control holds the rest in the kernel. Only a caller that far
+                # behind can still lose, to a truncation, what aiohttp buffered meanwhile.
+                while self._held >= self._limit:
+                    self._taken.clear()
+                    await self._taken.wait()
+        except Exception as exc:  # noqa: BLE001 (handed to the caller, after the bytes)
+            self._error = exc
+        except asyncio.CancelledError:
+            # Not a clean end of the body, should anyone still be reading.
+            self._error = ConnectionError("the response body's reader was cancelled")
+            raise
+        finally:
+            self._ended = True
+            self._arrived.set()
+
+    async def read(self) -> bytes:
+        """The bytes that arrived since the last call, b"" at the end of the body.
+
+        Returns:
+            At least one byte, or b"" once the body has ended.
+
+        Raises:
+            Exception: What aiohttp raised, once every byte before it has been returned.
+        """
+        while not self._chunks and not self._ended:
+            self._arrived.clear()
+            await self._arrived.wait()
+        if self._chunks:
+            chunk = b"".join(self._chunks)
+            self._chunks.clear()
+            self._held = 0
+            self._taken.set()
+            return chunk
+        if self._error is not None:
+            raise self._error
+        return b""
+
+    def close(self) -> None:
+        """Stop reading (the caller closes the response)."""
+        self._task.cancel()
 
 
 async def _check_response(response: aiohttp.ClientResponse, body_seconds: float) -> None:

@@ -24,11 +24,13 @@ SSE = [("Content-Type", "text/event-stream; charset=utf-8")]
 
 @dataclass
 class Reply:
-    """One scripted response. `body` items are bytes to write or float pauses in seconds."""
+    """One scripted response. `body` items are bytes to write, float pauses in seconds, or an
+    event the server waits for (up to 10 s), so a test can hold the rest until its client has
+    reached a given point."""
 
     status: int = 200
     headers: list[tuple[str, str]] = field(default_factory=lambda: list(SSE))
-    body: list[bytes | float] = field(default_factory=list)
+    body: list[bytes | float | threading.Event] = field(default_factory=list)
     framing: Literal["chunked", "close", "length"] = "chunked"
     reset: bool = False  # end with an RST instead of a clean end
     head_delay: float = 0.0  # silence before the status line, watching for the client to leave
@@ -46,6 +48,7 @@ class Seen:
     connection: int
     disconnected_at: float | None = None
     head_sent_at: float | None = None
+    closed_at: float | None = None  # when the server closed the connection after this request
 
     @property
     def json(self) -> Any:
@@ -161,6 +164,16 @@ class ScriptedServer:
             time.sleep(0.005)
         return None
 
+    def wait_closed(self, index: int = -1, timeout: float = 5.0) -> float | None:
+        """The monotonic time the server closed the connection of request `index`."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if self.seen and self.seen[index].closed_at is not None:
+                    return self.seen[index].closed_at
+            time.sleep(0.002)
+        return None
+
     def _next_reply(self, seen: Seen) -> Reply:
         with self._lock:
             self.seen.append(seen)
@@ -175,11 +188,13 @@ class ScriptedServer:
             self.connections += 1
             connection = self.connections
         reader = sock.makefile("rb")
+        last: Seen | None = None
         try:
             while True:
                 request = _read_request(reader, connection)
                 if request is None:
                     return
+                last = request
                 reply = self._next_reply(request)
                 if not self._send(sock, reply, request):
                     return
@@ -188,6 +203,8 @@ class ScriptedServer:
         finally:
             reader.close()
             sock.close()
+            if last is not None:
+                last.closed_at = time.monotonic()
 
     def _send(self, sock: socket.socket, reply: Reply, seen: Seen) -> bool:
         """Write the reply; False when the connection must end afterwards."""
@@ -197,7 +214,9 @@ class ScriptedServer:
                 return False
             seen.head_sent_at = time.monotonic()
             for part in reply.body:
-                if isinstance(part, float):
+                if isinstance(part, threading.Event):
+                    part.wait(10)
+                elif isinstance(part, float):
                     if not _pause(sock, part):
                         seen.disconnected_at = time.monotonic()
                         return False
