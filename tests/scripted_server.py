@@ -29,6 +29,7 @@ class Reply:
     body: list[bytes | float] = field(default_factory=list)
     framing: Literal["chunked", "close", "length"] = "chunked"
     reset: bool = False  # end with an RST instead of a clean end
+    version: str = "1.1"  # "1.0" for an HTTP/1.0 status line (use with framing="close")
 
 
 @dataclass
@@ -167,7 +168,7 @@ class ScriptedServer:
 
     def _send(self, sock: socket.socket, reply: Reply, seen: Seen) -> bool:
         """Write the reply; False when the connection must end afterwards."""
-        head = [f"HTTP/1.1 {reply.status} Scripted"]
+        head = [f"HTTP/{reply.version} {reply.status} Scripted"]
         head += [f"{name}: {value}" for name, value in reply.headers]
         if reply.framing == "chunked":
             head.append("Transfer-Encoding: chunked")
