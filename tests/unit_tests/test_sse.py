@@ -153,3 +153,18 @@ def test_the_single_data_line_shortcut_agrees_with_sseclient(value: bytes) -> No
             _event(piece)
         return
     assert [tuple(_event(piece))] == expected  # type: ignore[arg-type]
+
+
+def _events_or_error(chunks: list[bytes]) -> list[tuple[str, str]] | str:
+    try:
+        return parse(chunks)
+    except TogetherStreamError as error:
+        return str(error)
+
+
+@given(st.lists(st.binary(max_size=40), min_size=1, max_size=6))
+def test_one_event_per_read_gives_what_one_read_of_it_all_gives(values: list[bytes]) -> None:
+    # Reads of one whole `data:` line each take a shortcut past the framer; any bytes (CR, LF,
+    # invalid UTF-8 included) must give the same events, or the same error, as the framer.
+    reads = [b"data:" + value + b"\n\n" for value in values]
+    assert _events_or_error(reads) == _events_or_error([b"".join(reads)])
