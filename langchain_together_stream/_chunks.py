@@ -1,4 +1,6 @@
-"""Together chunks to LangChain `GenerationChunk`s; shared by the sync and async paths.
+"""`TogetherLLM`'s assembler: completion chunks to LangChain `GenerationChunk`s.
+
+Plugged into `_stream.StreamReader`, shared by the sync and async paths.
 
 LangChain merges chunk metadata by concatenating repeated strings and summing repeated ints,
 so `finish_reason`, `usage`, `model`, `id` and `seed` ride on the final chunk only. The chunk
@@ -9,15 +11,13 @@ needed.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncGenerator, Generator, Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 from langchain_core.outputs import GenerationChunk
 
-from langchain_together_stream._sse import SSEEvent
-from langchain_together_stream._wire import DONE, StreamChunk, parse_chunk
-from langchain_together_stream.errors import TogetherError, TogetherStreamError
+from langchain_together_stream._wire.completions import StreamChunk
+from langchain_together_stream.errors import TogetherStreamError
 
 
 class GenerationAssembler:
@@ -66,16 +66,16 @@ class GenerationAssembler:
         Returns:
             The LangChain chunk to emit now, or None (nothing new, or held until the end).
         """
-        text, finish_reason, logprob, usage, model, chunk_id, seed = chunk
+        text, finish_reason, logprob = chunk.text, chunk.finish_reason, chunk.logprob
         # Most chunks carry only text: remember the rest without a call per token.
-        if model:
-            self._model = model
-        if chunk_id:
-            self._id = chunk_id
-        if usage is not None:
-            self._usage = usage
-        if seed is not None:
-            self._seed = seed
+        if chunk.model:
+            self._model = chunk.model
+        if chunk.id:
+            self._id = chunk.id
+        if chunk.usage is not None:
+            self._usage = chunk.usage
+        if chunk.seed is not None:
+            self._seed = chunk.seed
         if self._held_text:
             # Text held from an earlier finish-reason chunk goes out with this one: a stream
             # that continues after a finish reason (tool-call streams repeat it) loses nothing.
@@ -191,90 +191,3 @@ def aggregate(chunks: Iterable[GenerationChunk]) -> GenerationChunk:
     for chunk in chunks:
         total.add(chunk)
     return total.result()
-
-
-class StreamReader:
-    """Turns one stream's SSE events into LangChain chunks, for the sync and async paths.
-
-    Both paths decide here what `[DONE]`, each event and the end of the body mean, and set
-    `partial_text` on a failure; they differ only in how they iterate.
-    """
-
-    __slots__ = ("_assembler", "_saw_done")
-
-    def __init__(self, assembler: GenerationAssembler) -> None:
-        """Read into `assembler`.
-
-        Args:
-            assembler: The stream's assembler.
-        """
-        self._assembler = assembler
-        self._saw_done = False
-
-    def chunks(
-        self, events: Generator[SSEEvent, None, None]
-    ) -> Generator[GenerationChunk, None, None]:
-        """The chunks of a sync event stream; closes `events` when done or left.
-
-        Args:
-            events: The transport's events.
-
-        Yields:
-            One chunk per token, then the final chunk with the metadata.
-        """
-        with self._partial_text_on_error(), contextlib.closing(events):
-            for event in events:
-                chunk = self._take(event)
-                if chunk is not None:
-                    yield chunk
-                if self._saw_done:
-                    # One more read reaches the end of the body, which returns the connection
-                    # to the pool. The answer is complete: whatever that read brings (more
-                    # events, a failure) is ignored, and nothing more is read.
-                    with contextlib.suppress(TogetherError):
-                        next(events, None)
-                    return
-            if (last := self._end()) is not None:
-                yield last
-
-    async def achunks(
-        self, events: AsyncGenerator[SSEEvent, None]
-    ) -> AsyncGenerator[GenerationChunk, None]:
-        """The chunks of an async event stream; closes `events` when done or left.
-
-        Args:
-            events: The transport's events.
-
-        Yields:
-            One chunk per token, then the final chunk with the metadata.
-        """
-        with self._partial_text_on_error():
-            async with contextlib.aclosing(events):
-                async for event in events:
-                    chunk = self._take(event)
-                    if chunk is not None:
-                        yield chunk
-                    if self._saw_done:
-                        # As in `chunks`: one more read to reuse the connection, then stop.
-                        with contextlib.suppress(TogetherError):
-                            await anext(events, None)
-                        return
-            if (last := self._end()) is not None:
-                yield last
-
-    def _take(self, event: SSEEvent) -> GenerationChunk | None:
-        if event.data == DONE:
-            self._saw_done = True
-            return self._assembler.finish(saw_done=True)
-        return self._assembler.add(parse_chunk(event.event, event.data))
-
-    def _end(self) -> GenerationChunk | None:
-        return None if self._saw_done else self._assembler.finish(saw_done=False)
-
-    @contextlib.contextmanager
-    def _partial_text_on_error(self) -> Iterator[None]:
-        try:
-            yield
-        except TogetherError as error:
-            error.partial_text = self._assembler.partial_text
-            raise

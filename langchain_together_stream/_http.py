@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from langchain_together_stream._retry import next_delay, server_delay
+from langchain_together_stream._statuses import api_error_class
 from langchain_together_stream._wire import parse_error_body
 from langchain_together_stream.errors import (
     TogetherAPIError,
@@ -21,7 +22,6 @@ from langchain_together_stream.errors import (
     TogetherRateLimitError,
     TogetherStreamError,
     TogetherTimeoutError,
-    api_error_class,
 )
 
 READ_SIZE = 65536

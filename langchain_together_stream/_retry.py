@@ -7,11 +7,12 @@ import time
 from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
 
+from langchain_together_stream._statuses import status_meaning
 from langchain_together_stream.errors import (
+    TogetherAPIError,
     TogetherConnectionError,
     TogetherError,
     TogetherRateLimitError,
-    TogetherServerError,
 )
 
 BASE_DELAY = 0.5
@@ -23,7 +24,6 @@ MAX_SERVER_DELAY = 60.0
 MAX_TOTAL_DELAY = 90.0
 """All waits of one call together never exceed this."""
 
-_RETRIED_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
 # A 429 whose type says the money ran out will not succeed later on its own.
 _FINAL_RATE_LIMIT_MARKERS = ("credit", "billing", "quota", "payment", "insufficient")
 # Together's reset header is documented as an interval; values this large are epoch times.
@@ -37,17 +37,17 @@ def is_retryable(error: TogetherError) -> bool:
         error: The error the attempt ended with.
 
     Returns:
-        True for connection failures, timeouts, 408/409/429/5xx, except a 429 about credit.
+        True for connection failures, timeouts and the statuses `_statuses` marks
+        retryable, except a 429 about credit.
     """
     if isinstance(error, TogetherConnectionError):
         return True
     if isinstance(error, TogetherRateLimitError):
         kind = f"{error.error_type or ''} {error.error_code or ''}".lower()
         return not any(marker in kind for marker in _FINAL_RATE_LIMIT_MARKERS)
-    if isinstance(error, TogetherServerError):
-        return error.status_code in _RETRIED_STATUSES
-    status = getattr(error, "status_code", None)
-    return status in _RETRIED_STATUSES
+    if isinstance(error, TogetherAPIError):
+        return status_meaning(error.status_code).retryable
+    return False
 
 
 def server_delay(

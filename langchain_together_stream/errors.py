@@ -16,6 +16,8 @@ TogetherError                         root; every error has .partial_text
 
 Errors also subclass the built-in they resemble, as `requests` does, so existing
 `except ValueError` / `except TimeoutError` clauses keep working.
+Which status raises which class, and whether it is retried, is one table:
+`_statuses.STATUSES`.
 """
 
 from __future__ import annotations
@@ -204,32 +206,8 @@ class TogetherStreamError(TogetherError):
         self.request_id = request_id
 
 
-_STATUS_CLASSES: dict[int, type[TogetherAPIError]] = {
-    400: TogetherBadRequestError,
-    401: TogetherAuthenticationError,
-    403: TogetherAuthenticationError,
-    404: TogetherBadRequestError,
-    422: TogetherBadRequestError,
-    429: TogetherRateLimitError,
-}
-
-
 def _restore(cls: type[TogetherError], state: dict[str, Any]) -> TogetherError:
     error = cls.__new__(cls)
     Exception.__init__(error, state.get("message", ""))
     error.__dict__.update(state)
     return error
-
-
-def api_error_class(status_code: int) -> type[TogetherAPIError]:
-    """The error class for a non-2xx status.
-
-    Args:
-        status_code: The HTTP status.
-
-    Returns:
-        The most specific `TogetherAPIError` subclass.
-    """
-    if status_code >= 500:  # noqa: PLR2004
-        return TogetherServerError
-    return _STATUS_CLASSES.get(status_code, TogetherAPIError)

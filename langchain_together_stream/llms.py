@@ -3,78 +3,29 @@
 from __future__ import annotations
 
 import asyncio
-import functools
-import json
 from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping
 from contextlib import aclosing, closing
-from types import MappingProxyType
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import LangSmithParams, LanguageModelInput
 from langchain_core.language_models.llms import LLM
 from langchain_core.outputs import Generation, GenerationChunk, LLMResult
 from langchain_core.runnables import RunnableConfig
-from langchain_core.utils import from_env, secret_from_env
-from pydantic import (
-    ConfigDict,
-    Field,
-    PrivateAttr,
-    SecretStr,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
-from typing_extensions import Self
+from pydantic import ConfigDict
 
-from langchain_together_stream._async_transport import AsyncTransport
-from langchain_together_stream._chunks import (
-    Aggregate,
-    GenerationAssembler,
-    StreamReader,
-    aggregate,
-)
+from langchain_together_stream._chunks import Aggregate, GenerationAssembler, aggregate
+from langchain_together_stream._client import TogetherClient
 from langchain_together_stream._http import StreamRequest
-from langchain_together_stream._net import is_loopback
+from langchain_together_stream._params import CompletionParams
 from langchain_together_stream._runs import FAST_STREAM, astream_run, stream_run
-from langchain_together_stream._transport import SyncTransport
-from langchain_together_stream._version import __version__
-from langchain_together_stream.errors import TogetherConfigurationError
+from langchain_together_stream._stream import StreamReader
+from langchain_together_stream._wire.completions import StreamChunk, parse_chunk
 
-DEFAULT_BASE_URL = "https://api.together.xyz/v1"
-USER_AGENT = f"langchain-together-stream/{__version__}"
-
-# Parameters sent under Together's own names, only when set.
-_COMPLETION_PARAMS = (
-    "max_tokens",
-    "temperature",
-    "top_p",
-    "top_k",
-    "repetition_penalty",
-    "presence_penalty",
-    "frequency_penalty",
-    "min_p",
-    "logit_bias",
-    "seed",
-    "logprobs",
-    "echo",
-    "safety_model",
-)
-# Identity encoding and no-cache keep proxies from buffering the stream.
-_HEADERS = MappingProxyType(
-    {
-        "Accept": "text/event-stream",
-        "Accept-Encoding": "identity",
-        "Cache-Control": "no-cache",
-        "Content-Type": "application/json",
-        "User-Agent": USER_AGENT,
-    }
-)
 _STREAM_FLAG = {"completions": "stream", "inference": "stream_tokens"}
 
 
-class TogetherLLM(LLM):
+class TogetherLLM(TogetherClient, CompletionParams, LLM):
     """Together AI completion models, streamed token by token.
 
     Every call, `invoke` and `batch` included, streams from Together's completions endpoint,
@@ -162,94 +113,16 @@ class TogetherLLM(LLM):
         ```
     """
 
-    model: str
-    """Name of the Together model to use."""
-    api_key: SecretStr | None = Field(
-        default_factory=secret_from_env("TOGETHER_API_KEY", default=None)
-    )
-    """Together API key. Read from `TOGETHER_API_KEY` when not given."""
-    allow_insecure_http: bool = False
-    """Allow an `http://` `base_url` on a host other than loopback (the key travels in clear).
-    Declared before `base_url` so that the URL's check can see it."""
-    base_url: str = Field(default_factory=from_env("TOGETHER_BASE_URL", default=DEFAULT_BASE_URL))
-    """API root; requests go to `{base_url}/{endpoint}`. Read from `TOGETHER_BASE_URL`."""
+    # The client settings (`model`, `api_key`, `base_url`, `timeout`, `deadline`,
+    # `max_retries`, ...) are `TogetherClient`'s, the sampling parameters `CompletionParams`'.
     endpoint: Literal["completions", "inference"] = "completions"
     """`"completions"` (with `stream: true`), or Together's legacy `"inference"` endpoint
     (with `stream_tokens: true`), which lives at the host root: use it with
     `base_url="https://api.together.xyz"`."""
-
-    max_tokens: int | None = None
-    """Most tokens to generate."""
-    temperature: float | None = None
-    """Sampling temperature; higher is more random."""
-    top_p: float | None = None
-    """Nucleus sampling: keep the smallest set of tokens whose probability reaches `top_p`."""
-    top_k: int | None = None
-    """Sample only from the `top_k` most likely tokens."""
-    repetition_penalty: float | None = None
-    """Penalty for repeating tokens (1.0 means none)."""
-    presence_penalty: float | None = None
-    """Penalty for tokens that already appeared, from -2.0 to 2.0."""
-    frequency_penalty: float | None = None
-    """Penalty proportional to how often a token already appeared, from -2.0 to 2.0."""
-    min_p: float | None = None
-    """Drop tokens less likely than `min_p` times the most likely one."""
-    logit_bias: dict[str, float] | None = None
-    """Bias added to the logits of the given token ids."""
-    seed: int | None = None
-    """Seed for reproducible sampling."""
-    logprobs: int | None = None
-    """Return log-probabilities; the per-token values appear in `generation_info`."""
-    echo: bool | None = None
-    """Ask Together to echo the prompt in the response."""
-    safety_model: str | None = None
-    """A moderation model Together runs on the output, e.g. `"Meta-Llama/Llama-Guard-7b"`."""
-    stop: list[str] | None = None
-    """Sequences that end the generation; a call's `stop` argument replaces these."""
-    model_kwargs: dict[str, Any] = Field(default_factory=dict)
-    """Further request parameters, sent as given (for parameters newer than this package)."""
-
     streaming: bool = True
     """Accepted for compatibility with other integrations; every call streams."""
-    timeout: float | tuple[float, float] = (10.0, 120.0)
-    """Seconds to wait for a connection, and for each next byte once connected."""
-    deadline: float | None = Field(default=None, gt=0)
-    """Seconds one call may take in all, retries and reading included (None: no limit; the
-    idle timeout still bounds every wait). Past it the call raises `TogetherTimeoutError`,
-    keeping the text streamed so far, and the connection is closed."""
-    max_retries: int = Field(default=2, ge=0)
-    """Retries on connection errors, timeouts, 429 and 5xx, only before the first token."""
-    max_event_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
-    """The largest single event accepted from the server; bounds memory on a bad stream."""
-    max_connections: int = Field(default=1000, gt=0)
-    """Connection pool size: the most connections the async pool opens at once per event
-    loop (more concurrent async calls wait for a free one), and the most the sync pool keeps
-    for reuse across threads. Large by default so hundreds of streams never queue."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, validate_assignment=True)
-
-    _transport: SyncTransport = PrivateAttr(default_factory=SyncTransport)
-    _async_transport: AsyncTransport = PrivateAttr(default_factory=AsyncTransport)
-
-    @field_validator("base_url")
-    @classmethod
-    def _check_new_base_url(cls, base_url: str, info: ValidationInfo) -> str:
-        # A field validator runs before the value is stored, so a refused assignment
-        # (`llm.base_url = "http://elsewhere"`) leaves the old, safe value in place.
-        _check_base_url(base_url, allow_insecure_http=info.data.get("allow_insecure_http", False))
-        return base_url
-
-    @model_validator(mode="after")
-    def _check_settings(self) -> Self:
-        if self.api_key is None or not self.api_key.get_secret_value():
-            msg = (
-                "No Together API key: pass api_key=... or set TOGETHER_API_KEY. Get a key at "
-                "https://api.together.ai/settings/api-keys, or run offline against the "
-                "bundled emulator (langchain_together_stream.emulator)."
-            )
-            raise TogetherConfigurationError(msg)
-        _check_base_url(self.base_url, allow_insecure_http=self.allow_insecure_http)
-        return self
 
     @classmethod
     def is_lc_serializable(cls) -> bool:
@@ -262,20 +135,12 @@ class TogetherLLM(LLM):
         return ["langchain_together_stream", "llms"]
 
     @property
-    def lc_secrets(self) -> dict[str, str]:
-        """Map the key field to its environment variable, so `dumpd` never writes it."""
-        return {"api_key": "TOGETHER_API_KEY"}
-
-    @property
     def _llm_type(self) -> str:
         return "together-stream"
 
     @property
     def _default_params(self) -> dict[str, Any]:
-        params = {
-            name: value for name in _COMPLETION_PARAMS if (value := getattr(self, name)) is not None
-        }
-        return {**params, **self.model_kwargs}
+        return self.request_params()
 
     @property
     def _identifying_params(self) -> Mapping[str, Any]:
@@ -303,52 +168,17 @@ class TogetherLLM(LLM):
     def _stream_request(
         self, prompt: str, stop: list[str] | None, kwargs: Mapping[str, Any]
     ) -> StreamRequest:
-        # Settings can change after construction; the key leaves only for a URL checked now.
-        _check_base_url(self.base_url, allow_insecure_http=self.allow_insecure_http)
-        payload: dict[str, Any] = {"model": self.model, "prompt": prompt}
-        payload.update(self._default_params)
-        payload.update(kwargs)
-        stop = stop if stop is not None else self.stop
-        if stop:
-            payload["stop"] = list(stop)
+        payload = self.request_payload({"model": self.model, "prompt": prompt}, stop, kwargs)
         payload.pop("stream", None)
         payload.pop("stream_tokens", None)
         payload[_STREAM_FLAG[self.endpoint]] = True
-        n = payload.get("n")
-        if n is not None and n != 1:
-            msg = (
-                f"n={n} is not supported: streaming returns one completion per prompt. "
-                "Pass several prompts to generate() or batch() instead."
-            )
-            raise TogetherConfigurationError(msg)
-        connect_timeout, read_timeout = (
-            self.timeout if isinstance(self.timeout, tuple) else (self.timeout, self.timeout)
-        )
-        assert self.api_key is not None  # checked at construction
-        return StreamRequest(
-            url=f"{self.base_url.rstrip('/')}/{self.endpoint}",
-            headers=_HEADERS,
-            body=json.dumps(payload).encode(),
-            api_key=self.api_key.get_secret_value(),
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-            max_retries=self.max_retries,
-            max_event_bytes=self.max_event_bytes,
-            max_connections=self.max_connections,
-            deadline=self.deadline,
-        )
+        return self.build_request(self.endpoint, payload)
 
-    def _reader(self, kwargs: Mapping[str, Any]) -> StreamReader:
+    def _reader(self, kwargs: Mapping[str, Any]) -> StreamReader[StreamChunk, GenerationChunk]:
         logprobs = bool(kwargs.get("logprobs", self.logprobs))
-        return StreamReader(GenerationAssembler(model=self.model, with_logprobs=logprobs))
-
-    async def aclose(self) -> None:
-        """Close the running event loop's connection pool.
-
-        Optional: `asyncio.run` closes each loop's pool when the loop shuts down. The next
-        async call opens a new pool.
-        """
-        await self._async_transport.aclose()
+        return StreamReader(
+            parse_chunk, GenerationAssembler(model=self.model, with_logprobs=logprobs)
+        )
 
     def stream(
         self,
@@ -591,17 +421,3 @@ def _llm_result(chunks: list[GenerationChunk], *, model: str) -> LLMResult:
     return LLMResult(
         generations=generations, llm_output={"token_usage": usage, "model_name": model}
     )
-
-
-@functools.lru_cache(maxsize=64)  # called per request; only passing checks are remembered
-def _check_base_url(base_url: str, *, allow_insecure_http: bool) -> None:
-    parts = urlsplit(base_url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        msg = f"base_url must be an http(s) URL with a host, got {base_url!r}."
-        raise TogetherConfigurationError(msg)
-    if parts.scheme == "http" and not allow_insecure_http and not is_loopback(parts.hostname):
-        msg = (
-            f"Refusing to send the API key in clear text to {parts.hostname}: use https, or "
-            "pass allow_insecure_http=True if this network is trusted."
-        )
-        raise TogetherConfigurationError(msg)

@@ -15,7 +15,7 @@ __all__ = ["main"]
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m langchain_together_stream.emulator",
-        description="Serve an offline Together AI completions API on loopback.",
+        description="Serve an offline Together AI completions and chat API on loopback.",
     )
     parser.add_argument("--port", type=int, default=8765, help="TCP port (0: any free port)")
     parser.add_argument(

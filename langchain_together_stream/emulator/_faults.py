@@ -122,7 +122,7 @@ _FAULTS.update(
         "long-line": "after after=<k> tokens, a data: line of bytes=<n> bytes (default 2 MiB) "
         "with no newline, then close",
         "not-sse": "200 with an application/json completion body although stream was requested",
-        "redirect": "307 to {root_url}/redirected/v1/completions (or to=<url>); clients must "
+        "redirect": "307 to {root_url}/redirected<request path> (or to=<url>); clients must "
         "not follow it with the key",
         "byte-at-a-time": "a correct stream written one byte per write",
     }

@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from langchain_together_stream.emulator import _text, _wire
+from langchain_together_stream.emulator import _chat, _chat_wire, _text, _wire
 from langchain_together_stream.emulator._faults import (
     HTTP_ERRORS,
     MODEL_PREFIX,
@@ -145,6 +145,8 @@ class Handler(BaseHTTPRequestHandler):
             "/completions": self._completions,
             "/inference": self._inference,
             "/api/inference": self._inference,
+            "/v1/chat/completions": self._chat,
+            "/chat/completions": self._chat,
         }
         route = routes.get(path)
         if path == "/v1/models" and self.command == "GET":
@@ -283,6 +285,50 @@ class Handler(BaseHTTPRequestHandler):
     def _inference(self, rec: _Record, body: bytes) -> None:
         self._serve(rec, body, legacy=True)
 
+    def _chat(self, rec: _Record, body: bytes) -> None:
+        req = _parse_json(body)
+        rec.json = req
+        fault = self._fault(req)
+        rec.fault = fault.name if fault else None
+        emulator = self.server.emulator
+        natural = self._header_number("X-Emulator-Tokens")
+        try:
+            plan = _chat.plan(
+                req,
+                responder=emulator.chat_responder,
+                natural_tokens=None if natural is None else int(natural),
+                reject_required=emulator.reject_required_tool_choice,
+            )
+        except _chat.ChatRequestError as exc:
+            raise _BadRequestError(exc.message, exc.param) from exc
+        prompt = _chat.last_user_text(req["messages"])
+        stream = bool(req.get("stream"))
+        ttft, interval = self._pacing()
+        if fault is not None and self._pre_response_fault(fault, prompt, stream=stream):
+            return
+        try:
+            usage = _chat_wire.usage_placement(req, self.headers.get("X-Emulator-Usage"))
+        except ValueError as exc:
+            raise _BadRequestError(str(exc), "X-Emulator-Usage") from exc
+        ray = _wire.ray_id()
+        ctx = _chat_wire.ChunkContext(
+            request_id=_wire.new_request_id(ray),
+            created=int(time.time()),
+            model=req["model"],
+            seed=_seed(req.get("seed"), prompt, above_int64=True),
+            logprobs=bool(req.get("logprobs") or req.get("top_logprobs")),
+            top_logprobs=bool(req.get("top_logprobs")),
+            usage=usage,
+            cached_tokens=int(self._header_number("X-Emulator-Cached-Tokens") or 0),
+        )
+        if stream and not (fault is not None and fault.name == "not-sse"):
+            renders = _chat_wire.chat_events(plan, ctx)
+            self._stream(rec, renders, fault=fault, ray=ray, ttft=ttft, interval=interval)
+            return
+        self.conn.wait(ttft)
+        rec.tokens_sent = len(plan.content.tokens)
+        self._send_whole(_chat_wire.chat_body(plan, ctx), fault, ray)
+
     def _serve(self, rec: _Record, body: bytes, *, legacy: bool) -> None:
         req = _parse_json(body)
         rec.json = req
@@ -299,12 +345,7 @@ class Handler(BaseHTTPRequestHandler):
         completion = self._generate(req, prompt)
         ray = _wire.ray_id()
         request_id = f"{ray}-SJC" if legacy else _wire.new_request_id(ray)
-        seed_value = req.get("seed")
-        seed = (
-            seed_value
-            if isinstance(seed_value, int) and not isinstance(seed_value, bool)
-            else _wire.js_seed(random.Random(f"{prompt}\x00{seed_value!r}"))  # noqa: S311
-        )
+        seed = _seed(req.get("seed"), prompt)
         created = int(time.time())
         want_logprobs = bool(req.get("logprobs"))
 
@@ -437,7 +478,8 @@ class Handler(BaseHTTPRequestHandler):
         elif name == "reset" and not stream:
             self.conn.abort()
         elif name == "redirect":
-            target = fault.get_str("to", f"{emulator.root_url}/redirected/v1/completions")
+            path = urlsplit(self.path).path
+            target = fault.get_str("to", f"{emulator.root_url}/redirected{path}")
             self._send_bytes(307, b"", None, [("Location", target)])
         else:
             answered = False
@@ -603,6 +645,13 @@ def _completion_events(
         )
     )
     return events
+
+
+def _seed(value: object, prompt: str, *, above_int64: bool = False) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    rng = random.Random(f"{prompt}\x00{value!r}")  # noqa: S311
+    return _wire.js_seed(rng, above_int64=above_int64)
 
 
 def _parse_json(body: bytes) -> dict[str, Any]:

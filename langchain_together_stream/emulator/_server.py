@@ -15,6 +15,7 @@ from types import TracebackType
 from typing import Any
 
 from langchain_together_stream._net import is_loopback
+from langchain_together_stream.emulator._chat import ChatResponder
 from langchain_together_stream.emulator._handler import Handler
 
 __all__ = ["EmulatorHTTPServer", "RecordedRequest", "Responder", "TogetherEmulator"]
@@ -175,7 +176,7 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
 
 
 class TogetherEmulator:
-    """An offline, Together-compatible completions server on 127.0.0.1.
+    """An offline, Together-compatible completions and chat server on 127.0.0.1.
 
     Use it as a context manager::
 
@@ -192,6 +193,11 @@ class TogetherEmulator:
             None falls back to the default corpus generator.
         host: Interface to bind. Only loopback unless ``allow_remote`` is True.
         allow_remote: Permit a non-loopback ``host`` (the CLI's explicit ``--host``).
+        chat_responder: ``(messages, request_json) -> ChatReply | str | None`` for
+            ``/v1/chat/completions``: text, tool calls and reasoning to stream; None
+            falls back to the default chat behaviour (see ``emulator._chat``).
+        reject_required_tool_choice: Answer ``tool_choice: "required"`` with 400, as
+            Together was reported to; False treats it like ``"auto"``.
 
     Raises:
         ValueError: ``host`` is not loopback and ``allow_remote`` is False.
@@ -207,6 +213,8 @@ class TogetherEmulator:
         *,
         host: str = "127.0.0.1",
         allow_remote: bool = False,
+        chat_responder: ChatResponder | None = None,
+        reject_required_tool_choice: bool = True,
     ) -> None:
         if not allow_remote and not is_loopback(host):
             msg = f"refusing to bind non-loopback host {host!r}"
@@ -222,6 +230,8 @@ class TogetherEmulator:
         self.tokens_per_second = tokens_per_second
         self.api_keys: frozenset[str] | None = None if api_keys is None else frozenset(api_keys)
         self.responder = responder
+        self.chat_responder = chat_responder
+        self.reject_required_tool_choice = reject_required_tool_choice
         self._requested_port = port
         self._server: EmulatorHTTPServer | None = None
         self._thread: threading.Thread | None = None

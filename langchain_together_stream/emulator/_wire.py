@@ -55,13 +55,15 @@ def new_request_id(ray: str) -> str:
     return f"{head}-{mid}-{ray}"
 
 
-def js_seed(rng: random.Random) -> int:
+def js_seed(rng: random.Random, *, above_int64: bool = False) -> int:
     """Return a 64-bit seed as Together writes it: a JavaScript double.
 
     Together serializes seeds through a double, so they are often above 2**63 and
-    end in zeros (``14687020407684524000``). Clients must not parse into int64.
+    end in zeros (``14687020407684524000``). Clients must not parse into int64;
+    ``above_int64`` makes sure the seed would overflow one.
     """
-    as_double = float(rng.getrandbits(64))
+    bits = rng.getrandbits(64) | (1 << 63 if above_int64 else 0)
+    as_double = float(bits)
     return int(decimal.Decimal(repr(as_double)))
 
 

@@ -12,7 +12,7 @@ from langchain_together_stream import (
     TogetherStreamError,
     TogetherTimeoutError,
 )
-from langchain_together_stream.errors import api_error_class
+from langchain_together_stream._statuses import api_error_class
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ from langchain_together_stream._retry import (
     next_delay,
     server_delay,
 )
+from langchain_together_stream._statuses import STATUSES, api_error_class, status_meaning
 from langchain_together_stream.errors import (
     TogetherAPIError,
     TogetherAuthenticationError,
@@ -100,3 +101,11 @@ def test_next_delay_bounds() -> None:
         )
         is None
     )
+
+
+@pytest.mark.parametrize("status", [*STATUSES, 301, 418, 501, 599])
+def test_retries_follow_the_status_table(status: int) -> None:
+    meaning = status_meaning(status)
+    error = meaning.error_class("x", status_code=status)
+    assert is_retryable(error) is meaning.retryable
+    assert type(error) is api_error_class(status)

@@ -164,7 +164,7 @@ def test_msgspec_decodes_what_pydantic_validates_or_leaves_it_to_pydantic(docume
     import msgspec
     from pydantic import ValidationError
 
-    from langchain_together_stream._wire import _CHUNK, _FAST_CHUNK
+    from langchain_together_stream._wire.completions import _CHUNK, _FAST_CHUNK
 
     data = json.dumps(document)
     try:
