@@ -4,13 +4,16 @@ The page opens an `EventSource`; the server streams `llm.stream(prompt)` and for
 token as it arrives. When the browser goes away, the loop stops and the upstream
 connection to Together is closed, so generation (and billing) stops too.
 
-Run: python examples/web_ui/app.py   then open the printed address.
+Run: python examples/web_ui/app.py [--port 8000]   then open the printed address
+(`--port 0` picks a free port).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import threading
+from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -72,7 +75,10 @@ def make_server(llm: TogetherLLM, port: int = 0) -> ThreadingHTTPServer:
     return server
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Relay TogetherLLM tokens to a web page.")
+    parser.add_argument("--port", type=int, default=8000, help="default: 8000; 0: any free port")
+    args = parser.parse_args(argv)
     with TogetherEmulator(time_to_first_token=0.3, tokens_per_second=15) as emulator:
         llm = TogetherLLM(
             model="meta-llama/Llama-3.3-70B-Instruct-Turbo",
@@ -80,8 +86,9 @@ def main() -> None:
             base_url=emulator.base_url,
             max_tokens=120,
         )
-        server = make_server(llm, port=8000)
-        print("Open http://127.0.0.1:8000/ (Ctrl-C to stop)")
+        server = make_server(llm, port=args.port)
+        host, port = server.server_address[:2]
+        print(f"Open http://{host}:{port}/ (Ctrl-C to stop)", flush=True)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
         try:

@@ -5,6 +5,7 @@ EXPECTED_ALL = [
     "TogetherAPIError",
     "TogetherAuthenticationError",
     "TogetherBadRequestError",
+    "TogetherCertificateError",
     "TogetherConfigurationError",
     "TogetherConnectionError",
     "TogetherError",
