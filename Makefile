@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help test test-newest test-lowest lint format demo clean bench bench-concurrency
+.PHONY: help test test-newest test-lowest lint format demo clean bench bench-concurrency bench-ray
 
 help:
 	@echo "make test   - the test suite on the newest allowed releases, then on the lowest"
@@ -15,6 +15,7 @@ help:
 	@echo "make demo   - stream a completion from the offline Together emulator"
 	@echo "make bench  - benchmark against the peers in .venv-bench; writes benchmarks/RESULTS.md"
 	@echo "make bench-concurrency - N = 1..1000 concurrent paced streams; its RESULTS.md section"
+	@echo "make bench-ray - Ray batch generation with 1, 2, 4 actors against a rate cap"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,11 +36,12 @@ test-newest: $(STAMP)
 LOWEST_VENV := .venv-lowest
 LOWEST_STAMP := $(LOWEST_VENV)/.installed
 LOWEST_CONSTRAINTS := $(LOWEST_VENV)/constraints.txt
-# What does not depend on the versions and takes minutes: the benchmark, browser and fuzz
-# tests run in the newest run only.
+# What does not depend on the versions and takes minutes: the benchmark, browser, fuzz and
+# Ray-cluster tests run in the newest run only.
 LOWEST_SKIP := --ignore=tests/unit_tests/test_benchmarks_smoke.py \
 	--ignore=tests/unit_tests/test_benchmarks_concurrency_smoke.py \
-	--ignore=tests/unit_tests/test_web_ui.py --ignore=tests/fuzz
+	--ignore=tests/unit_tests/test_web_ui.py --ignore=tests/fuzz \
+	--ignore=tests/unit_tests/ray/test_ray_jobs.py
 
 $(LOWEST_STAMP): pyproject.toml tests/lowest_constraints.py
 	rm -rf $(LOWEST_VENV)
@@ -87,6 +89,16 @@ bench: $(BENCH_STAMP)
 bench-concurrency: $(BENCH_STAMP)
 	$(BENCH_UPGRADE)
 	$(BENCH_VENV)/bin/python -m benchmarks.concurrency $(BENCH_CONCURRENCY_ARGS)
+
+# Ray goes into the bench venv only for this target (it is large).
+BENCH_RAY_STAMP := $(BENCH_VENV)/.installed-ray
+
+$(BENCH_RAY_STAMP): $(BENCH_STAMP)
+	$(BENCH_VENV)/bin/python -m pip install --quiet -e ".[ray]"
+	touch $(BENCH_RAY_STAMP)
+
+bench-ray: $(BENCH_RAY_STAMP)
+	$(BENCH_VENV)/bin/python -m benchmarks.ray_scaling $(BENCH_RAY_ARGS)
 
 clean:
 	rm -rf $(VENV) $(LOWEST_VENV) .mypy_cache .ruff_cache .pytest_cache

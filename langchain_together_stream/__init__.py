@@ -1,6 +1,7 @@
-"""Stream Together AI completions into LangChain, token by token."""
+"""Stream Together AI completions and chat into LangChain, token by token."""
 
 from langchain_together_stream._version import __version__
+from langchain_together_stream.chat_models import ChatTogether
 from langchain_together_stream.errors import (
     TogetherAPIError,
     TogetherAuthenticationError,
@@ -17,6 +18,7 @@ from langchain_together_stream.errors import (
 from langchain_together_stream.llms import TogetherLLM
 
 __all__ = [
+    "ChatTogether",
     "TogetherAPIError",
     "TogetherAuthenticationError",
     "TogetherBadRequestError",

@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from langchain_together_stream.errors import TogetherConfigurationError
 
@@ -81,6 +81,9 @@ class SamplingParams(BaseModel):
 
     A mixin for a LangChain model (see `_client.TogetherClient` for the connection settings).
     """
+
+    # `model_kwargs` is LangChain's name; pydantic before 2.10 warns about the `model_` prefix.
+    model_config = ConfigDict(protected_namespaces=())
 
     max_tokens: Annotated[int | None, SENT] = None
     """Most tokens to generate."""
@@ -200,3 +203,14 @@ class CompletionParams(SamplingParams):
 
     echo: Annotated[bool | None, SENT] = None
     """Ask Together to echo the prompt in the response."""
+
+
+class ChatParams(SamplingParams):
+    """The chat endpoint's parameters: the sampling ones, and the reasoning switches."""
+
+    reasoning_effort: Annotated[str | None, SENT] = None
+    """How hard a reasoning model thinks (`"low"`, `"medium"`, `"high"`), for models that
+    take it (gpt-oss)."""
+    reasoning: Annotated[dict[str, Any] | None, SENT] = None
+    """Together's reasoning settings for hybrid models, e.g. `{"enabled": True}`; the
+    reasoning text arrives in `additional_kwargs["reasoning_content"]`."""

@@ -2,6 +2,7 @@
 
 - `errors`: what every endpoint shares: `[DONE]`, error bodies, error objects in a stream.
 - `completions`: the completions stream's chunks.
+- `chat`: the chat stream's deltas (text, tool-call fragments, reasoning).
 """
 
 from langchain_together_stream._wire.completions import StreamChunk, parse_chunk

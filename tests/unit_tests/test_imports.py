@@ -2,6 +2,7 @@ import langchain_together_stream
 from langchain_together_stream import __all__
 
 EXPECTED_ALL = [
+    "ChatTogether",
     "TogetherAPIError",
     "TogetherAuthenticationError",
     "TogetherBadRequestError",
