@@ -52,7 +52,7 @@ from benchmarks.run import CONCURRENCY_HEADING, ROOT, load_server, splice_sectio
 TOKENS = 20
 INTERVAL_MS = 50
 GOAL_N = 1000
-GOAL_TTFT_P99_MS = 100.0
+GOAL_FLOOR_RATIO = 4.0  # ours' TTFT p99 at most this times the raw asyncio floor's, same run
 
 
 @dataclass(frozen=True)
@@ -571,15 +571,18 @@ COLUMNS = (
 
 
 def goal_line(rows: list[Row]) -> str:
-    """Whether ours meets the issue's goal at N = 1000."""
+    """Whether ours meets the issue's goal at N = 1000, as a ratio to the floor of the same run."""
+    goal = f"Goal (ours, N = {GOAL_N}, TTFT p99 ≤ {GOAL_FLOOR_RATIO:.0f}× the raw asyncio floor)"
     ours = next((row for row in rows if row.client == "ours" and row.n == GOAL_N), None)
-    if ours is None or ours.ttft_p99 is None:
-        return f"Goal (ours, N = {GOAL_N}, TTFT p99 < {GOAL_TTFT_P99_MS:.0f} ms): not measured."
-    met = ours.ttft_p99 < GOAL_TTFT_P99_MS and ours.failed == "0"
+    floor = next((row for row in rows if row.client == "floor" and row.n == GOAL_N), None)
+    if ours is None or ours.ttft_p99 is None or floor is None or not floor.ttft_p99:
+        return f"{goal}: not measured."
+    ratio = ours.ttft_p99 / floor.ttft_p99
+    met = ratio <= GOAL_FLOOR_RATIO and ours.failed == "0"
     verdict = "**met**" if met else "**missed**"
     return (
-        f"Goal (ours, N = {GOAL_N}, TTFT p99 < {GOAL_TTFT_P99_MS:.0f} ms): {verdict} — "
-        f"{ours.ttft_p99:.1f} ms, {ours.failed} failed streams."
+        f"{goal}: {verdict} — {ratio:.2f}× ({ours.ttft_p99:.1f} ms against "
+        f"{floor.ttft_p99:.1f} ms), {ours.failed} failed streams."
     )
 
 

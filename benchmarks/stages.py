@@ -26,7 +26,7 @@ def _stages(llm: Any) -> list[Stage]:
     transport = llm._transport
 
     def reads() -> None:
-        response = transport._post(request, Attempts(0))
+        response = transport._post(request, Attempts(0), None)
         for _ in transport._read(response, Attempts(0)):
             pass
 
@@ -60,7 +60,7 @@ def _stages(llm: Any) -> list[Stage]:
     return [
         ("HTTP reads", "_transport: urllib3 read1 per HTTP chunk", reads),
         ("SSE events", "_sse: framing + sseclient-py", events),
-        ("parsed chunks", "_wire: pydantic parse_chunk", parsed),
+        ("parsed chunks", "_wire: parse_chunk (msgspec decode)", parsed),
         ("GenerationChunks", "_chunks: GenerationAssembler", assembled),
         ("TogetherLLM._stream", "llms: the _stream loop", private_stream),
         ("BaseLLM.stream", "langchain-core: run manager, `generation += chunk`", public_stream),
@@ -89,3 +89,30 @@ def _measure(stage: Callable[[], None], tokens: int, rounds: int) -> float | Non
     except (AttributeError, TypeError):
         return None
     return statistics.median(samples)
+
+
+def decoders(base_url: str, tokens: int, rounds: int) -> tuple[float, float] | None:
+    """CPU µs per token to decode each chunk's JSON: msgspec (ours), and pydantic alone.
+
+    What the msgspec dependency pays, measured in every run: the same events (one stream's,
+    read once), decoded by each, interleaved (median of `rounds`).
+    """
+    try:
+        from langchain_together_stream._wire import DONE  # noqa: PLC0415
+        from langchain_together_stream._wire.completions import (  # noqa: PLC0415
+            _CHUNK,
+            _FAST_CHUNK,
+        )
+    except ImportError:
+        return None
+    llm = _ours_llm(base_url)
+    request = llm._stream_request("Benchmark", None, {})
+    datas = [e.data for e in llm._transport.stream_events(request) if e.data != DONE]
+    samples: dict[str, list[float]] = {"msgspec": [], "pydantic": []}
+    for _ in range(rounds + 1):
+        for name, decode in (("msgspec", _FAST_CHUNK.decode), ("pydantic", _CHUNK.validate_json)):
+            start = time.process_time()
+            for data in datas:
+                decode(data)
+            samples[name].append((time.process_time() - start) * 1e6 / max(1, len(datas)))
+    return statistics.median(samples["msgspec"][1:]), statistics.median(samples["pydantic"][1:])

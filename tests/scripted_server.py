@@ -35,6 +35,7 @@ class Reply:
     reset: bool = False  # end with an RST instead of a clean end
     head_delay: float = 0.0  # silence before the status line, watching for the client to leave
     head_drip: float = 0.0  # a pause after every byte of the status line and headers
+    version: str = "1.1"  # "1.0" for an HTTP/1.0 status line (use with framing="close")
 
 
 @dataclass
@@ -237,7 +238,7 @@ class ScriptedServer:
 
 
 def _head(reply: Reply) -> bytes:
-    head = [f"HTTP/1.1 {reply.status} Scripted"]
+    head = [f"HTTP/{reply.version} {reply.status} Scripted"]
     head += [f"{name}: {value}" for name, value in reply.headers]
     if reply.framing == "chunked":
         head.append("Transfer-Encoding: chunked")

@@ -459,3 +459,24 @@ def test_tokens_before_a_bad_event_in_the_same_write_are_kept(
     with pytest.raises(TogetherStreamError) as info:
         stream(make_llm(server, max_event_bytes=1000, max_retries=0))
     assert info.value.partial_text == "Half"
+
+
+def _events_or_error(chunks: list[bytes], limit: int) -> list[tuple[str, str]] | str:
+    try:
+        return parse(chunks, limit=limit)
+    except TogetherStreamError as error:
+        return str(error)
+
+
+@given(
+    st.lists(st.binary(max_size=40), min_size=1, max_size=6),
+    st.integers(min_value=1, max_value=50),
+)
+def test_one_event_per_read_gives_what_one_read_of_it_all_gives(
+    values: list[bytes], limit: int
+) -> None:
+    # Reads of one whole `data:` line each take a shortcut past the framer; any bytes (CR, LF,
+    # invalid UTF-8 included) and any size must give the same events, or the same error, as
+    # the framer.
+    reads = [b"data:" + value + b"\n\n" for value in values]
+    assert _events_or_error(reads, limit) == _events_or_error([b"".join(reads)], limit)

@@ -112,3 +112,75 @@ def test_any_text_parses_or_raises_a_stream_error(data: str) -> None:
 @given(st.binary(max_size=200))
 def test_any_error_body_gives_a_message(body: bytes) -> None:
     assert isinstance(parse_error_body(body, fallback="x").message, str)
+
+
+# Values of every JSON type, so each field of the schema meets shapes it accepts and refuses.
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+choice_shapes = st.fixed_dictionaries(
+    {},
+    optional={
+        name: json_values | st.just(value)
+        for name, value in [
+            ("index", 0),
+            ("text", "t"),
+            ("delta", {"content": "d"}),
+            ("finish_reason", "stop"),
+            ("seed", 12),
+            ("logprobs", -0.5),
+        ]
+    },
+)
+chunk_shapes = st.fixed_dictionaries(
+    {},
+    optional={
+        "id": json_values | st.just("id-1"),
+        "model": json_values | st.just("m"),
+        "choices": json_values | st.lists(choice_shapes, max_size=2),
+        "token": json_values
+        | st.fixed_dictionaries({}, optional={"text": json_values, "logprob": json_values}),
+        "finish_reason": json_values,
+        "seed": json_values,
+        "usage": json_values,
+        "error": json_values,
+        "object": json_values,
+    },
+)
+
+
+@given(chunk_shapes)
+def test_msgspec_decodes_what_pydantic_validates_or_leaves_it_to_pydantic(document: dict) -> None:
+    # msgspec is only a faster route to the same dicts: whatever it accepts, pydantic must
+    # accept with the same result (what it refuses goes to pydantic, see `_decode`).
+    import msgspec
+    from pydantic import ValidationError
+
+    from langchain_together_stream._wire.completions import _CHUNK, _FAST_CHUNK
+
+    data = json.dumps(document)
+    try:
+        fast = _FAST_CHUNK.decode(data)
+    except msgspec.MsgspecError:
+        return
+    try:
+        slow = _CHUNK.validate_json(data)
+    except ValidationError as exc:
+        pytest.fail(f"msgspec accepted what pydantic refuses: {data} ({exc})")
+    assert typed(fast) == typed(slow)  # the same values of the same types (1 is not 1.0)
+
+
+def typed(value: object) -> object:
+    if isinstance(value, dict):
+        return {key: typed(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [typed(item) for item in value]
+    return (type(value).__name__, value)
