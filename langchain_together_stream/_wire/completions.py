@@ -127,15 +127,14 @@ def parse_chunk(event: str, data: str) -> StreamChunk:
         raise finish_reason_error(chunk_id)
     logprob = choice.get("logprobs")
     seed = choice.get("seed")
-    # Positional, in field order: keyword arguments cost 0.4 µs a token more (same-run A/B).
     return StreamChunk(
-        text,
-        finish_reason,
-        logprob if isinstance(logprob, float) else token.get("logprob"),
-        chunk.get("usage"),
-        chunk.get("model"),
-        chunk_id,
-        seed if seed is not None else chunk.get("seed"),
+        text=text,
+        finish_reason=finish_reason,
+        logprob=logprob if isinstance(logprob, float) else token.get("logprob"),
+        usage=chunk.get("usage"),
+        model=chunk.get("model"),
+        id=chunk_id,
+        seed=seed if seed is not None else chunk.get("seed"),
     )
 
 
