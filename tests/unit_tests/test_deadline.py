@@ -27,9 +27,10 @@ def invoke_async(llm: Any) -> None:
 @pytest.mark.parametrize("invoke", [invoke_sync, invoke_async], ids=["sync", "async"])
 def test_a_slow_stream_stops_at_the_deadline(serve: Any, invoke: Any) -> None:
     server = serve(Reply(body=TRICKLE))
-    llm = make_llm(server, deadline=0.5, timeout=(2.0, 2.0), max_retries=2)
+    # Long enough for the first tokens to arrive on a loaded machine.
+    llm = make_llm(server, deadline=1.5, timeout=(2.0, 2.0), max_retries=2)
     started = time.monotonic()
-    with pytest.raises(TogetherTimeoutError, match=r"deadline of 0\.5 s") as info:
+    with pytest.raises(TogetherTimeoutError, match=r"deadline of 1\.5 s") as info:
         invoke(llm)
     assert time.monotonic() - started < 5  # the stream had 10 s to go
     assert info.value.partial_text.startswith(" t0 t1")  # the tokens before it are kept
@@ -50,7 +51,7 @@ def test_no_retry_wait_runs_past_the_deadline(serve: Any, invoke: Any) -> None:
     started = time.monotonic()
     with pytest.raises(TogetherServerError):
         invoke(llm)
-    assert time.monotonic() - started < 1.0  # it did not sleep the 5 s it was told
+    assert time.monotonic() - started < 3.0  # it did not sleep the 5 s it was told
     assert len(server.seen) == 1
 
 
