@@ -56,6 +56,8 @@ HEADERS = MappingProxyType(
     }
 )
 
+_LIMITS = ("timeout", "deadline", "max_retries", "max_event_bytes", "max_connections")
+
 _NO_KEY = (
     "No Together API key: pass api_key=... or set TOGETHER_API_KEY. Get a key at "
     "https://api.together.ai/settings/api-keys, or run offline against the "
@@ -142,37 +144,11 @@ class TogetherClient(BaseModel):
             check_api_key(api_key)
         return api_key
 
-    @field_validator("timeout")
+    @field_validator(*_LIMITS)
     @classmethod
-    def _check_timeout(cls, timeout: float | tuple[float, float]) -> float | tuple[float, float]:
-        for seconds in timeout if isinstance(timeout, tuple) else (timeout,):
-            _require(
-                math.isfinite(seconds) and seconds > 0,
-                f"timeout must be a positive number of seconds (or a (connect, read) pair of "
-                f"them), got {timeout!r}.",
-            )
-        return timeout
-
-    @field_validator("deadline")
-    @classmethod
-    def _check_deadline(cls, deadline: float | None) -> float | None:
-        _require(
-            deadline is None or (math.isfinite(deadline) and deadline > 0),
-            f"deadline must be a positive number of seconds, or None for no limit; got "
-            f"{deadline!r}.",
-        )
-        return deadline
-
-    @field_validator("max_retries")
-    @classmethod
-    def _check_max_retries(cls, max_retries: int) -> int:
-        _require(max_retries >= 0, f"max_retries must be 0 or more, got {max_retries!r}.")
-        return max_retries
-
-    @field_validator("max_event_bytes", "max_connections")
-    @classmethod
-    def _check_positive(cls, value: int, info: ValidationInfo) -> int:
-        _require(value > 0, f"{info.field_name} must be at least 1, got {value!r}.")
+    def _check_new_limit(cls, value: Any, info: ValidationInfo) -> Any:
+        assert info.field_name is not None  # a field validator always has one
+        check_limit(info.field_name, value)
         return value
 
     @model_validator(mode="after")
@@ -203,6 +179,8 @@ class TogetherClient(BaseModel):
         # Settings can change after construction; the key leaves only for a URL checked now.
         key = check_api_key(self.api_key)
         check_base_url(self.base_url, allow_insecure_http=self.allow_insecure_http)
+        for name in _LIMITS:
+            check_limit(name, getattr(self, name))
         body = encode_payload(payload)
         connect_timeout, read_timeout = (
             self.timeout if isinstance(self.timeout, tuple) else (self.timeout, self.timeout)
@@ -229,9 +207,37 @@ class TogetherClient(BaseModel):
         await self._async_transport.aclose()
 
 
-def _require(condition: bool, message: str) -> None:
-    if not condition:
-        raise TogetherConfigurationError(message)
+def check_limit(name: str, value: Any) -> None:
+    """Refuse a timeout, deadline, retry count or size that cannot work.
+
+    Args:
+        name: One of the client's numeric settings (`timeout`, `deadline`, `max_retries`,
+            `max_event_bytes`, `max_connections`).
+        value: Its value.
+
+    Raises:
+        TogetherConfigurationError: The value is out of range; the message names the setting.
+    """
+    try:
+        if name == "timeout":
+            ok = all(_seconds(part) for part in (value if isinstance(value, tuple) else (value,)))
+            need = "a positive number of seconds, or a (connect, read) pair of them"
+        elif name == "deadline":
+            ok = value is None or _seconds(value)
+            need = "a positive number of seconds, or None for no limit"
+        elif name == "max_retries":
+            ok, need = value >= 0, "0 or more"
+        else:
+            ok, need = value > 0, "at least 1"
+    except TypeError:
+        ok, need = False, "a number"
+    if not ok:
+        msg = f"{name} must be {need}, got {value!r}."
+        raise TogetherConfigurationError(msg)
+
+
+def _seconds(value: float) -> bool:
+    return math.isfinite(value) and value > 0
 
 
 def check_api_key(api_key: SecretStr | None) -> str:

@@ -16,6 +16,8 @@ TogetherError                         root; every error has .partial_text
 
 Errors also subclass the built-in they resemble, as `requests` does, so existing
 `except ValueError` / `except TimeoutError` clauses keep working.
+Which status raises which class, and whether it is retried, is one table:
+`_statuses.STATUSES`.
 """
 
 from __future__ import annotations

@@ -283,3 +283,19 @@ def test_n_as_a_call_argument_gets_the_clear_message(server: ScriptedServer, cal
     with pytest.raises(TogetherConfigurationError, match=r"n=3 is not supported"):
         call(make_llm(server), "x", n=3)
     assert server.connections == 0
+
+
+@CALLS
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("timeout", -1.0), ("timeout", (2.0, math.nan)), ("deadline", 0.0), ("max_retries", -1)],
+    ids=str,
+)
+def test_a_limit_that_skipped_validation_is_refused_before_sending(
+    server: ScriptedServer, call: Call, name: str, value: object
+) -> None:
+    llm = make_llm(server).model_copy(update={name: value})
+    with pytest.raises(TogetherConfigurationError) as info:
+        call(llm, "x")
+    assert str(info.value).startswith(name)
+    assert server.connections == 0
