@@ -11,7 +11,7 @@ help:
 	@echo "make lint   - ruff + mypy --strict"
 	@echo "make format - ruff format + fixes"
 	@echo "make demo   - stream a completion from the offline Together emulator"
-	@echo "make bench  - benchmark against the peers in .venv-bench; writes benchmarks/RESULTS.md"
+	@echo "make bench  - completion and chat benchmarks against the peers in .venv-bench; writes benchmarks/RESULTS.md"
 	@echo "make bench-concurrency - N = 1..1000 concurrent paced streams; its RESULTS.md section"
 
 $(STAMP): pyproject.toml
@@ -42,7 +42,7 @@ BENCH_STAMP := $(BENCH_VENV)/.installed
 $(BENCH_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade "pip>=25.1"
-	$(BENCH_VENV)/bin/python -m pip install --quiet -e . langchain-openai openai together matplotlib
+	$(BENCH_VENV)/bin/python -m pip install --quiet -e . langchain-openai langchain-together openai together matplotlib
 	touch $(BENCH_STAMP)
 
 bench: $(BENCH_STAMP)
