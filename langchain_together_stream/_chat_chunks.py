@@ -170,6 +170,9 @@ class ChatAssembler:
     ) -> ChatGenerationChunk:
         if content:
             self._texts.append(content)
+        if not (reasoning or tool_calls or last):
+            # Most chunks carry text only; every further argument costs pydantic work.
+            return ChatGenerationChunk(message=AIMessageChunk(content=content, id=self._id))
         message = AIMessageChunk(
             content=content,
             additional_kwargs={"reasoning_content": reasoning} if reasoning else {},

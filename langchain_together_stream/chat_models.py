@@ -259,7 +259,7 @@ class ChatTogether(TogetherClient, ChatParams, BaseChatModel):
         # anyway.
         payload["stream_options"] = {**(payload.get("stream_options") or {}), "include_usage": True}
         assembler = ChatAssembler(
-            model=payload["model"], with_logprobs=payload.get("logprobs") is not None
+            model=payload["model"], with_logprobs=bool(payload.get("logprobs"))
         )
         request = self.build_request("chat/completions", payload)
         return request, StreamReader(parse_chat_chunk, assembler)

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from typing_extensions import TypedDict
 
 from langchain_together_stream import (
+    ChatTogether,
     TogetherBadRequestError,
     TogetherConfigurationError,
     TogetherError,
@@ -634,3 +635,33 @@ def test_the_key_never_leaves_in_dumps_or_repr() -> None:
     assert "SECRET" not in repr(chat)
     assert "SECRET" not in dumps(chat)
     assert json.loads(dumps(chat))["kwargs"]["api_key"]["id"] == ["TOGETHER_API_KEY"]
+
+
+@pytest.mark.parametrize(
+    ("settings", "match"),
+    [
+        ({"api_key": ""}, "No Together API key"),
+        ({"api_key": "sk-line\nbreak"}, "line break"),
+        ({"base_url": "http://together.example/v1"}, "clear text"),
+        ({"base_url": "https://user:pw@together.example/v1"}, "user name or password"),
+        ({"timeout": 0}, "timeout"),
+        ({"max_retries": -1}, "max_retries"),
+        ({"temperature": float("nan")}, "NaN"),
+    ],
+)
+def test_the_shared_client_checks_apply_before_anything_is_sent(
+    settings: dict[str, Any], match: str
+) -> None:
+    base_url = settings.pop("base_url", "http://127.0.0.1:9/v1")
+    with pytest.raises(TogetherConfigurationError, match=match):
+        make_chat(base_url, **settings)
+
+
+def test_key_and_base_url_come_from_the_environment(
+    emulator: TogetherEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TOGETHER_API_KEY", "sk-from-env")
+    monkeypatch.setenv("TOGETHER_BASE_URL", emulator.base_url)
+    chat = ChatTogether(model="meta-llama/Llama-3.3-70B-Instruct-Turbo")
+    assert chat.invoke("Hello").content
+    assert emulator.requests[-1].headers["authorization"] == "[REDACTED]"

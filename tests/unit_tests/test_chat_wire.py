@@ -382,3 +382,15 @@ def test_any_cut_adds_up_exactly(
     assert message.response_metadata["seed"] == 2**64 + 1
     assert message.usage_metadata == usage_metadata(USAGE)
     assert chunks[-1].chunk_position == "last"
+
+
+def test_usage_in_a_separate_chunk_with_no_choices_is_kept() -> None:
+    # OpenAI's way (and the emulator's X-Emulator-Usage: separate-chunk): usage after the
+    # finish chunk, with empty choices.
+    usage_only = {"id": "chat-test-1", "model": "m", "choices": [], "usage": USAGE}
+    chunks = assemble([chat_chunk("a"), chat_chunk("b", "stop"), usage_only])
+    message = summed(chunks)
+    assert message.content == "ab"
+    assert message.usage_metadata == usage_metadata(USAGE)
+    assert message.response_metadata["finish_reason"] == "stop"
+    assert sum(1 for c in chunks if c.usage_metadata) == 1
