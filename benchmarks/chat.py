@@ -66,7 +66,7 @@ def chat_langchain_openai(base_url: str, tokens: int) -> Runner:
     """langchain-openai's `ChatOpenAI.stream()` with one callback handler."""
     from langchain_openai import ChatOpenAI
 
-    model = ChatOpenAI(model=MODEL, api_key=API_KEY, base_url=base_url, max_retries=0)  # type: ignore[arg-type]
+    model = ChatOpenAI(model=MODEL, api_key=API_KEY, base_url=base_url, max_retries=0)
 
     def run(on_token: OnToken) -> None:
         for _ in model.stream("Benchmark", config={"callbacks": [_handler(on_token)]}):
@@ -79,7 +79,7 @@ def chat_langchain_together(base_url: str, tokens: int) -> Runner:
     """langchain-together's `ChatTogether.stream()` (langchain-openai underneath)."""
     from langchain_together import ChatTogether
 
-    model = ChatTogether(model=MODEL, api_key=API_KEY, base_url=base_url, max_retries=0)  # type: ignore[call-arg,arg-type]
+    model = ChatTogether(model=MODEL, api_key=API_KEY, base_url=base_url, max_retries=0)
 
     def run(on_token: OnToken) -> None:
         for _ in model.stream("Benchmark", config={"callbacks": [_handler(on_token)]}):
@@ -141,7 +141,13 @@ def chat_core_floor(base_url: str, tokens: int) -> Runner:
         def _llm_type(self) -> str:
             return "in-memory-chat"
 
-        def _generate(self, messages: list[BaseMessage], **kwargs: Any) -> ChatResult:
+        def _generate(
+            self,
+            messages: list[BaseMessage],
+            stop: list[str] | None = None,
+            run_manager: CallbackManagerForLLMRun | None = None,
+            **kwargs: Any,
+        ) -> ChatResult:
             raise NotImplementedError
 
         def _stream(
@@ -391,10 +397,11 @@ def render(
             "|---|---|---:|---:|",
         ]
         previous = 0.0
-        for name, layer, value in stages:
-            step = None if value is None else value - previous
-            lines.append(f"| {name} | {layer} | {_format(value)} | {_format(step)} |")
-            previous = value if value is not None else previous
+        for name, layer, cumulative in stages:
+            step = None if cumulative is None else cumulative - previous
+            lines.append(f"| {name} | {layer} | {_format(cumulative)} | {_format(step)} |")
+            if cumulative is not None:
+                previous = cumulative
     if skipped:
         lines += [""]
         lines += [
