@@ -114,7 +114,8 @@ def chat_core_floor(base_url: str, tokens: int) -> Runner:
 
     Each token becomes an `AIMessageChunk` in a `ChatGenerationChunk` (built in the loop, as
     any chat model must) and goes to `on_llm_new_token`; the last chunk carries a finish
-    reason and `chunk_position="last"`, like ours.
+    reason, `usage_metadata` and `chunk_position="last"`, like ours (usage on one chunk makes
+    langchain-core's final merge add usage across every chunk, a per-token cost of its own).
     """
     from langchain_core.callbacks import (
         AsyncCallbackManagerForLLMRun,
@@ -132,7 +133,10 @@ def chat_core_floor(base_url: str, tokens: int) -> Runner:
         for text in texts:
             yield ChatGenerationChunk(message=AIMessageChunk(content=text))
         last = AIMessageChunk(
-            content="", response_metadata={"finish_reason": "stop"}, chunk_position="last"
+            content="",
+            response_metadata={"finish_reason": "stop", "model_name": MODEL},
+            usage_metadata={"input_tokens": 1, "output_tokens": 0, "total_tokens": 1},
+            chunk_position="last",
         )
         yield ChatGenerationChunk(message=last)
 
