@@ -1,16 +1,26 @@
 """Invoke, stream and watch tokens with a callback, offline against the emulator.
 
-Run: python examples/quickstart.py
+Run: python examples/quickstart.py   (with a Python that has the package installed; see the
+README's Quick start)
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from langchain_core.callbacks import BaseCallbackHandler
+try:
+    from langchain_core.callbacks import BaseCallbackHandler
 
-from langchain_together_stream import TogetherLLM
-from langchain_together_stream.emulator import TogetherEmulator
+    from langchain_together_stream import TogetherLLM
+    from langchain_together_stream.emulator import TogetherEmulator
+except ModuleNotFoundError as missing:
+    # The usual first stumble: a `python` that does not have the package installed.
+    hint = (
+        f"{missing}: install langchain-together-stream into this Python first,\n"
+        "    python -m pip install /path/to/langchain-together-stream\n"
+        "or, in the repository after `make test`, run: .venv/bin/python examples/quickstart.py"
+    )
+    raise SystemExit(hint) from None
 
 
 class TokenCounter(BaseCallbackHandler):

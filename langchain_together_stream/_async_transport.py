@@ -22,10 +22,13 @@ from collections.abc import AsyncGenerator, Iterator
 
 import aiohttp
 
+from langchain_together_stream._egress import proxy_for, split_credentials, ssl_context, trust
 from langchain_together_stream._http import (
     MAX_ERROR_BODY,
     Attempts,
     StreamRequest,
+    certificate_error,
+    encoding_error,
     is_event_stream,
     response_error,
     transport_error,
@@ -137,12 +140,19 @@ class AsyncTransport:
             response: aiohttp.ClientResponse | None = None
             try:
                 response = await self._post(request, attempts)
-                await _check_response(response)
+                await _check_response(response, attempts.capped(request.read_timeout))
                 events = _events(response, request.max_event_bytes, attempts)
                 first = await anext(events, None)
                 break
             except TogetherError as error:
                 await asyncio.sleep(attempts.after(error, response))
+            except BaseException:
+                # Cancelled (or interrupted) before the first event: waiting for the headers,
+                # the first event or an error body. Drop the connection now, or the server
+                # keeps generating a billed answer for nobody and the socket lingers.
+                if response is not None:
+                    response.close()
+                raise
         try:
             if first is not None:
                 yield first
@@ -162,6 +172,10 @@ class AsyncTransport:
             sock_connect=request.connect_timeout,
             sock_read=request.read_timeout,
         )
+        # CAs and proxies come from `_egress`, the policy both paths share; the session
+        # reads nothing from the environment itself (trust_env=False).
+        trusted = trust(request.url, request.verify)
+        proxy, proxy_authorization = split_credentials(proxy_for(request.url) or "")
         with _mapped_errors():
             return await session.post(
                 request.url,
@@ -169,6 +183,13 @@ class AsyncTransport:
                 headers=request.headers_with_auth(),
                 timeout=timeout,
                 allow_redirects=False,
+                ssl=False if trusted is False else ssl_context(trusted),
+                proxy=proxy or None,
+                proxy_headers=(
+                    None
+                    if proxy_authorization is None
+                    else {"Proxy-Authorization": proxy_authorization}
+                ),
             )
 
 
@@ -188,17 +209,33 @@ async def _events(
         yield event
 
 
-async def _check_response(response: aiohttp.ClientResponse) -> None:
+async def _check_response(response: aiohttp.ClientResponse, body_seconds: float) -> None:
     status, headers = response.status, response.headers
     if not is_event_stream(status, headers):
-        body = await _read_error_body(response) if wants_error_body(status) else b""
+        body = await _read_error_body(response, body_seconds) if wants_error_body(status) else b""
         raise response_error(status, response.reason, headers, body)
+    if (error := encoding_error(headers)) is not None:
+        raise error
 
 
-async def _read_error_body(response: aiohttp.ClientResponse) -> bytes:
+async def _read_error_body(response: aiohttp.ClientResponse, seconds: float) -> bytes:
+    """Up to `MAX_ERROR_BODY` bytes, read until the body ends or `seconds` have passed.
+
+    `content.read(n)` returns what one segment brought, so it is called until the body ends:
+    a message split over two writes must keep its type (a credit-limit 429 is final).
+    """
+    body = bytearray()
+
+    async def fill() -> None:
+        while len(body) < MAX_ERROR_BODY:
+            chunk = await response.content.read(MAX_ERROR_BODY - len(body))
+            if not chunk:
+                return
+            body.extend(chunk)
+
     with contextlib.suppress(TogetherError), _mapped_errors():
-        return await response.content.read(MAX_ERROR_BODY)
-    return b""
+        await asyncio.wait_for(fill(), seconds)
+    return bytes(body)
 
 
 @contextlib.contextmanager
@@ -206,6 +243,8 @@ def _mapped_errors() -> Iterator[None]:
     """Translate every aiohttp/socket failure into the package's own errors."""
     try:
         yield
+    except aiohttp.ClientConnectorCertificateError as exc:
+        raise certificate_error(exc) from exc
     except (aiohttp.ServerTimeoutError, TimeoutError, asyncio.TimeoutError) as exc:
         raise transport_error(exc, timed_out=True) from exc
     except aiohttp.InvalidURL as exc:

@@ -34,13 +34,12 @@ PROVIDER = "together"
 class _Held:
     """Parts of finish-reason chunks waiting for the end of the stream (or the next chunk)."""
 
-    __slots__ = ("content", "logprobs", "reasoning", "tool_calls")
+    __slots__ = ("content", "reasoning", "tool_calls")
 
     def __init__(self) -> None:
         self.content = ""
         self.reasoning = ""
         self.tool_calls: list[ToolCallDelta] = []
-        self.logprobs: list[tuple[str, float]] = []
 
     def __bool__(self) -> bool:
         return bool(self.content or self.reasoning or self.tool_calls)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
@@ -93,6 +93,11 @@ class TogetherClient(BaseModel):
     """Retries on connection errors, timeouts, 429 and 5xx, only before the first token."""
     max_event_bytes: int = 4 * 1024 * 1024
     """The largest single event accepted from the server; bounds memory on a bad stream."""
+    verify: bool | str = True
+    """TLS certificate verification for `https://` URLs, the same on the sync and async
+    paths: `True` trusts `REQUESTS_CA_BUNDLE`, `CURL_CA_BUNDLE`, `SSL_CERT_FILE` or
+    `SSL_CERT_DIR` (the first set), else certifi's bundle; a path (file or directory) trusts
+    that CA bundle instead (a private CA, a TLS-inspecting proxy); `False` turns it off."""
     max_connections: int = 1000
     """Connection pool size: the most connections the async pool opens at once per event
     loop (more concurrent async calls wait for a free one), and the most the sync pool keeps
@@ -135,6 +140,15 @@ class TogetherClient(BaseModel):
         if allow is not None:
             check_base_url(base_url, allow_insecure_http=allow)
         return base_url
+
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _key_from_env_when_none(cls, api_key: object) -> object:
+        # `load` passes api_key=None for a key it was not given (secrets_from_env=False):
+        # read TOGETHER_API_KEY then, as when the argument is left out.
+        if api_key is None:
+            return secret_from_env("TOGETHER_API_KEY", default=None)()
+        return api_key
 
     @field_validator("api_key")
     @classmethod
@@ -196,7 +210,37 @@ class TogetherClient(BaseModel):
             max_event_bytes=self.max_event_bytes,
             max_connections=self.max_connections,
             deadline=self.deadline,
+            verify=self.verify,
         )
+
+    def get_token_ids(self, text: str) -> list[int]:
+        """The token ids of `text`, from `custom_get_token_ids`.
+
+        Together's models use their own tokenizers (Llama's, Qwen's, ...), which this package
+        does not ship, and LangChain's GPT-2 fallback would count wrongly for them. Pass
+        `custom_get_token_ids` (the model's tokenizer), or read `usage` after a call.
+
+        Args:
+            text: The text to count.
+
+        Returns:
+            What `custom_get_token_ids` returns.
+
+        Raises:
+            TogetherConfigurationError: `custom_get_token_ids` is not set.
+        """
+        # `custom_get_token_ids` is a field of LangChain's base model, declared after this mixin.
+        custom: Callable[[str], list[int]] | None = getattr(self, "custom_get_token_ids", None)
+        if custom is not None:
+            return custom(text)
+        msg = (
+            f"{type(self).__name__} cannot count tokens for {self.model!r} on its own: "
+            "Together's models use their own tokenizers, which this package does not ship. Pass "
+            "custom_get_token_ids=<the model's tokenizer>, e.g. "
+            "transformers.AutoTokenizer.from_pretrained('<the model on Hugging Face>').encode, "
+            "or read generation_info['usage'] (prompt_tokens, completion_tokens) after a call."
+        )
+        raise TogetherConfigurationError(msg)
 
     async def aclose(self) -> None:
         """Close the running event loop's connection pool.

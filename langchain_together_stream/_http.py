@@ -17,6 +17,7 @@ from langchain_together_stream._statuses import api_error_class
 from langchain_together_stream._wire import parse_error_body
 from langchain_together_stream.errors import (
     TogetherAPIError,
+    TogetherCertificateError,
     TogetherConnectionError,
     TogetherError,
     TogetherRateLimitError,
@@ -27,7 +28,9 @@ from langchain_together_stream.errors import (
 READ_SIZE = 65536
 """The most bytes asked for in one read; reads return as soon as any bytes are there."""
 MAX_ERROR_BODY = 65536
-"""The most bytes of an error body read to find Together's message."""
+"""The most bytes of an error body read to find Together's message. The body is read to its
+end (or to this size), however the server splits it, within one read timeout in all."""
+_IDENTITY = frozenset({"", "identity"})
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,8 @@ class StreamRequest:
     max_connections: int = 1000
     deadline: float | None = None
     """Seconds the whole call may take, retries and reading included; None for no limit."""
+    verify: bool | str = True
+    """TLS verification: on (the CAs `_egress.trust` picks), off, or a CA bundle path."""
 
     def headers_with_auth(self) -> dict[str, str]:
         """The headers plus the bearer key, built per request so the key sits in no pool.
@@ -69,6 +74,31 @@ def is_event_stream(status: int, headers: Mapping[str, str]) -> bool:
     content_type = headers.get("content-type", "")
     ok = 200 <= status < 300  # noqa: PLR2004
     return ok and content_type.lower().lstrip().startswith("text/event-stream")
+
+
+def encoding_error(headers: Mapping[str, str]) -> TogetherStreamError | None:
+    """The error for an event stream sent compressed, which is never decoded.
+
+    Requests ask for `Accept-Encoding: identity`; a compressed stream means something on the
+    way (a proxy, a gateway) ignored that. Decoding it would hold tokens back until a
+    compressed block fills, so it is refused by name instead of failing later as a stream
+    that "ended without [DONE]".
+
+    Args:
+        headers: The response headers (case-insensitive mapping).
+
+    Returns:
+        A `TogetherStreamError` naming the encoding, or None for an identity body.
+    """
+    encoding = headers.get("content-encoding", "").strip().lower()
+    if encoding in _IDENTITY:
+        return None
+    request_id = headers.get("x-request-id") or headers.get("cf-ray") or None
+    message = (
+        f"The event stream came with Content-Encoding {encoding!r}, which is not decoded: "
+        "this client asks for identity, so a proxy or gateway on the way compressed it."
+    )
+    return TogetherStreamError(message, request_id=request_id)
 
 
 def wants_error_body(status: int) -> bool:
@@ -127,6 +157,22 @@ def response_error(
     )
     return TogetherStreamError(
         message, error_type=info.type, request_id=info.request_id or header_id
+    )
+
+
+def certificate_error(exc: BaseException) -> TogetherCertificateError:
+    """The error for a server certificate that failed verification, on either path.
+
+    Args:
+        exc: The client's exception.
+
+    Returns:
+        The typed error; raise it `from exc`.
+    """
+    return TogetherCertificateError(
+        f"The server's TLS certificate is not trusted: {_describe(exc)}. If a proxy or a "
+        "private CA signs it, pass verify='/path/to/ca-bundle.pem' (or set "
+        "REQUESTS_CA_BUNDLE or SSL_CERT_FILE)."
     )
 
 

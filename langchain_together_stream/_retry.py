@@ -10,6 +10,7 @@ from email.utils import parsedate_to_datetime
 from langchain_together_stream._statuses import status_meaning
 from langchain_together_stream.errors import (
     TogetherAPIError,
+    TogetherCertificateError,
     TogetherConnectionError,
     TogetherError,
     TogetherRateLimitError,
@@ -38,8 +39,10 @@ def is_retryable(error: TogetherError) -> bool:
 
     Returns:
         True for connection failures, timeouts and the statuses `_statuses` marks
-        retryable, except a 429 about credit.
+        retryable, except a 429 about credit and an untrusted certificate.
     """
+    if isinstance(error, TogetherCertificateError):
+        return False
     if isinstance(error, TogetherConnectionError):
         return True
     if isinstance(error, TogetherRateLimitError):

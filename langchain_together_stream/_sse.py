@@ -3,14 +3,22 @@
 `EventDecoder` is push-based, so the sync and async transports feed it whatever their HTTP
 client read and get back the events those bytes completed. sseclient-py parses the fields of
 each event. In front of it, the decoder cuts the byte stream into complete events so that the
-result follows the WHATWG algorithm where sseclient-py alone does not, and so that a hostile
-server cannot grow memory without bound:
+result follows the WHATWG algorithm where sseclient-py alone does not, does not depend on how
+the bytes were split into reads, and so that a hostile server cannot grow memory without bound:
 
 - CR, LF and CRLF all end lines, even when a CRLF is split across two reads (lines are
   normalised to LF before sseclient-py sees them);
+- an event is dispatched as soon as its bytes prove it complete: a CR ends a line at once, and
+  an LF right after it, even one arriving in the next read, is then skipped;
 - one UTF-8 byte order mark at the start of the stream is dropped;
 - an event not closed by a blank line when the stream ends is discarded, never dispatched;
-- an event larger than `max_event_bytes` raises instead of being buffered.
+- an event larger than `max_event_bytes` raises instead of being buffered, however the reads
+  split it.
+
+An event's size is the number of bytes of its lines, line terminators excluded (a CRLF, a CR
+and an LF all count zero), the blank line that closes it excluded too. It covers every line of
+the event: field names, values, comments. So `data: xyz` followed by a blank line is 9 bytes
+whatever its line endings, and an event of exactly `max_event_bytes` is accepted.
 """
 
 from __future__ import annotations
@@ -36,21 +44,36 @@ class EventFramer:
     r"""Regroups reads into runs of complete events with LF line endings.
 
     Each `feed` returns the bytes up to and including the last blank line seen so far
-    (`b"\\n\\n"`), or `b""` while no event is complete.
+    (`b"\\n\\n"`), or `b""` while no event is complete. When a read completes some events
+    and also shows one over the limit, `feed` returns the events before it and sets `error`;
+    the next call raises it.
     """
 
-    __slots__ = ("_at_start", "_carry", "_max_event_bytes", "_pending")
+    __slots__ = (
+        "_at_start",
+        "_bom",
+        "_max_event_bytes",
+        "_pending",
+        "_pending_size",
+        "_skip_lf",
+        "error",
+    )
 
     def __init__(self, *, max_event_bytes: int) -> None:
         """Start before the first byte of a stream.
 
         Args:
-            max_event_bytes: The largest event accepted.
+            max_event_bytes: The largest event accepted (see the module docstring for how
+                an event is measured).
         """
         self._max_event_bytes = max_event_bytes
         self._pending = b""  # LF-normalised bytes after the last blank line
-        self._carry = b""  # raw bytes not yet normalisable: a trailing CR, or a partial BOM
+        self._pending_size = 0  # the size of `_pending`, as the module docstring counts it
+        self._bom = b""  # the start of a BOM split across the first reads
         self._at_start = True
+        self._skip_lf = False  # the last read ended with a CR: a leading LF completes a CRLF
+        self.error: TogetherStreamError | None = None
+        """The refusal found after the events the last `feed` returned, if any."""
 
     def feed(self, chunk: bytes) -> bytes:
         """Take one read.
@@ -62,50 +85,94 @@ class EventFramer:
             Complete events, ending with a blank line, or `b""`.
 
         Raises:
-            TogetherStreamError: An unfinished event grew past `max_event_bytes`.
+            TogetherStreamError: An event is larger than `max_event_bytes`, and no complete
+                event came before it in this read.
         """
-        raw = self._carry + chunk if self._carry else chunk
-        self._carry = b""
+        if self.error is not None:
+            raise self.error
+        raw = chunk
         if self._at_start:
+            raw = self._bom + raw
             if len(raw) < len(_BOM) and _BOM.startswith(raw):
-                self._carry = raw
+                self._bom = raw
                 return b""
             if raw.startswith(_BOM):
                 raw = raw[len(_BOM) :]
-            self._at_start = False
+            self._bom, self._at_start = b"", False
+        if self._skip_lf and raw:
+            self._skip_lf = False
+            if raw[:1] == b"\n":
+                raw = raw[1:]
         if b"\r" in raw:
-            if raw.endswith(b"\r"):
-                # It may be the first half of a CRLF split across reads.
-                self._carry = b"\r"
-                raw = raw[:-1]
+            # A CR ends its line now; if it turns out to be half of a CRLF split across
+            # reads, the LF is dropped from the start of the next read.
+            self._skip_lf = raw.endswith(b"\r")
             raw = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        buffer = self._pending + raw if self._pending else raw
+        pending = self._pending
+        buffer = pending + raw if pending else raw
         end = buffer.rfind(b"\n\n")
-        cut = end + 2 if end >= 0 else 0
-        if cut == len(buffer):
-            complete, self._pending = buffer, b""
+        if end < 0:
+            # The unfinished event only grew: measure the new bytes alone.
+            size = self._pending_size + len(raw) - raw.count(b"\n")
+            complete = b""
         else:
-            complete, self._pending = buffer[:cut], buffer[cut:]
-        if len(self._pending) > self._max_event_bytes:
-            msg = f"Together sent an event larger than {self._max_event_bytes} bytes."
-            raise TogetherStreamError(msg)
+            cut = end + 2
+            complete, pending = buffer[:cut], buffer[cut:]
+            size = len(pending) - pending.count(b"\n") if pending else 0
+            # Only a block this long can hold an event over the limit.
+            if len(complete) > self._max_event_bytes and (bad := self._oversized(complete)) >= 0:
+                return self._refuse(complete[:bad])
+            buffer = pending
+        if size > self._max_event_bytes:
+            return self._refuse(complete)
+        self._pending, self._pending_size = buffer, size
         return complete
 
     def end(self) -> bytes:
-        """Finish the stream: a last event closed by a trailing CR, or `b""`.
+        """Finish the stream; an unterminated last event is discarded.
 
         Returns:
-            The last complete event, if the final CR completed one.
+            `b""`: `feed` has already returned every event its bytes completed.
+
+        Raises:
+            TogetherStreamError: The last `feed` found an event over the limit.
         """
-        if self._carry == b"\r" and (self._pending + b"\n").endswith(b"\n\n"):
-            return self._pending + b"\n"
+        if self.error is not None:
+            raise self.error
+        self._pending, self._pending_size = b"", 0
         return b""
+
+    def _oversized(self, block: bytes) -> int:
+        """Where the first event over the limit starts in `block`, or -1."""
+        limit = self._max_event_bytes
+        start = 0
+        for piece in block.split(b"\n\n"):
+            if len(piece) > limit and len(piece) - piece.count(b"\n") > limit:
+                return start
+            start += len(piece) + 2
+        return -1
+
+    def _refuse(self, before: bytes) -> bytes:
+        """Fail now, or after handing over the complete events that came before."""
+        self._pending, self._pending_size = b"", 0
+        self.error = TogetherStreamError(
+            f"Together sent an event larger than {self._max_event_bytes} bytes."
+        )
+        if not before:
+            raise self.error
+        return before
 
 
 class EventDecoder:
-    """Push-based SSE decoder: feed it reads, get back the events they completed."""
+    """Push-based SSE decoder: feed it reads, get back the events they completed.
 
-    __slots__ = ("_framer",)
+    A read can complete good events and then hit a bad one (too large, not UTF-8). `feed`
+    then returns an iterable that yields the good ones and raises the error when it reaches
+    the bad one, so the caller has the same events before the same error however the bytes
+    were split into reads.
+    """
+
+    __slots__ = ("_error", "_framer")
 
     def __init__(self, *, max_event_bytes: int) -> None:
         """Start before the first byte of a stream.
@@ -114,8 +181,9 @@ class EventDecoder:
             max_event_bytes: The largest event accepted.
         """
         self._framer = EventFramer(max_event_bytes=max_event_bytes)
+        self._error: TogetherStreamError | None = None
 
-    def feed(self, chunk: bytes) -> list[SSEEvent]:
+    def feed(self, chunk: bytes) -> Iterable[SSEEvent]:
         """Take one read of any size.
 
         Args:
@@ -123,38 +191,70 @@ class EventDecoder:
 
         Returns:
             The events with data that these bytes completed, in order (comments and
-            data-less events are skipped).
+            data-less events are skipped); iterating past the last good one raises when an
+            event after it is bad.
 
         Raises:
             TogetherStreamError: An event is larger than `max_event_bytes` or not valid UTF-8.
         """
-        return _parse(self._framer.feed(chunk))
+        if self._error is not None:
+            raise self._error
+        block = self._framer.feed(chunk)
+        try:
+            events = _parse(block)
+        except UnicodeDecodeError:
+            events, self._error = _parse_until_invalid(block)
+        else:
+            self._error = self._framer.error
+        if self._error is None:
+            return events
+        if not events:
+            raise self._error
+        return _then_raise(events, self._error)
 
     def end(self) -> list[SSEEvent]:
         """Finish the stream; an unterminated last event is discarded.
 
         Returns:
-            The events completed by the end of the stream (at most one).
+            `[]`: `feed` has already returned every complete event.
 
         Raises:
-            TogetherStreamError: The last event is not valid UTF-8.
+            TogetherStreamError: The last read held a bad event.
         """
-        return _parse(self._framer.end())
+        if self._error is not None:
+            raise self._error
+        self._framer.end()
+        return []
 
 
 _new_event = SSEEvent._make  # faster than a call with arguments, on the per-token path
 
 
 def _parse(block: bytes) -> list[SSEEvent]:
-    try:
-        return [
-            event
-            for piece in block.split(b"\n\n")
-            if piece and (event := _event(piece)) is not None
-        ]
-    except UnicodeDecodeError as exc:
-        msg = f"Together sent bytes that are not valid UTF-8: {exc.object[exc.start : exc.end]!r}"
-        raise TogetherStreamError(msg) from None
+    """Every event of `block`; raises UnicodeDecodeError for one that is not UTF-8."""
+    return [
+        event for piece in block.split(b"\n\n") if piece and (event := _event(piece)) is not None
+    ]
+
+
+def _parse_until_invalid(block: bytes) -> tuple[list[SSEEvent], TogetherStreamError]:
+    events: list[SSEEvent] = []
+    for piece in block.split(b"\n\n"):
+        try:
+            event = _event(piece) if piece else None
+        except UnicodeDecodeError as exc:
+            bad = exc.object[exc.start : exc.end]
+            return events, TogetherStreamError(
+                f"Together sent bytes that are not valid UTF-8: {bad!r}"
+            )
+        if event is not None:
+            events.append(event)
+    raise AssertionError  # pragma: no cover (called only for a block that failed to decode)
+
+
+def _then_raise(events: list[SSEEvent], error: TogetherStreamError) -> Iterator[SSEEvent]:
+    yield from events
+    raise error
 
 
 def _event(piece: bytes) -> SSEEvent | None:

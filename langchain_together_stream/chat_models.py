@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import aclosing, closing
 from operator import itemgetter
@@ -469,7 +470,7 @@ class ChatTogether(TogetherClient, ChatParams, BaseChatModel):
         elif method == "json_schema":
             json_schema = convert_to_json_schema(schema, strict=strict)
             wrapper: dict[str, Any] = {
-                "name": json_schema.get("title") or "output",
+                "name": _schema_name(json_schema.get("title")),
                 "schema": json_schema,
             }
             if strict is not None:
@@ -502,6 +503,12 @@ class ChatTogether(TogetherClient, ChatParams, BaseChatModel):
         return RunnableMap(raw=bound) | parse.with_fallbacks(
             [no_parse], exception_key="parsing_error"
         )
+
+
+def _schema_name(title: object) -> str:
+    # OpenAI-compatible servers take [A-Za-z0-9_-]{1,64} here; a JSON schema title is free text.
+    name = re.sub(r"[^A-Za-z0-9_-]+", "_", title if isinstance(title, str) else "").strip("_")
+    return name[:64] or "output"
 
 
 def _json_parser(pydantic_class: type | None) -> Runnable[Any, Any]:

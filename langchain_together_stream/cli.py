@@ -7,11 +7,11 @@ import contextlib
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
-from typing import Any, TextIO
+from collections.abc import Generator, Iterator, Sequence
+from typing import Any, TextIO, cast
 
 from langchain_core.callbacks import BaseCallbackHandler
-from langchain_core.outputs import LLMResult
+from langchain_core.outputs import ChatGenerationChunk, GenerationChunk, LLMResult
 
 from langchain_together_stream.errors import TogetherError
 from langchain_together_stream.llms import TogetherLLM
@@ -37,12 +37,26 @@ class _Stats(BaseCallbackHandler):
         self.tokens = 0
         self.info: dict[str, Any] = {}
 
-    def on_llm_new_token(self, token: str | list[str | dict[str, Any]], **kwargs: Any) -> None:
-        """Count a non-empty token and note when the first arrived."""
+    def on_llm_new_token(
+        self,
+        token: str | list[str | dict[str, Any]],
+        *,
+        chunk: GenerationChunk | ChatGenerationChunk | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Count a token as usage counts it, and note when the first text arrived.
+
+        Together ends an `eos`/`stop` stream with an empty chunk that carries the
+        end-of-sequence token, and counts it in `usage.completion_tokens`; it comes here as
+        the final chunk (the only empty one, with the finish reason). A final chunk without a
+        finish reason (a stream ended by `[DONE]` alone) carries no token.
+        """
         if token:
             self.tokens += 1
             if self.first_token is None:
                 self.first_token = time.perf_counter()
+        elif chunk is not None and (chunk.generation_info or {}).get("finish_reason"):
+            self.tokens += 1
 
     def on_llm_end(self, response: LLMResult, **kwargs: Any) -> None:
         """Keep the final chunk's metadata."""
@@ -124,7 +138,9 @@ def main(
         stderr: Where the stats line and errors go (default: `sys.stderr`).
 
     Returns:
-        The exit status: 0 on success, 1 on a Together error, 2 on a usage error, 130 on Ctrl-C.
+        The exit status: 0 on success, 1 on a Together error, 2 on a usage error, 130 on Ctrl-C,
+        141 (128 + SIGPIPE, as a shell reports for Unix tools) when stdout is closed early,
+        e.g. by `| head`.
     """
     out = stdout or sys.stdout
     err = stderr or sys.stderr
@@ -132,6 +148,23 @@ def main(
     if not args.emulator and not os.environ.get("TOGETHER_API_KEY"):
         err.write(NO_KEY_HELP)
         return 2
+    try:
+        return _run(args, out, err)
+    except BrokenPipeError:
+        # The reader left (`| head -c 20`): stop quietly, as Unix tools do. The stream is
+        # already closed; stdout is pointed at /dev/null so that Python's own flush at exit
+        # does not report the broken pipe either.
+        if out is sys.stdout:
+            with contextlib.suppress(OSError, ValueError):
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.stdout.fileno())
+        return _EXIT_BROKEN_PIPE
+
+
+_EXIT_BROKEN_PIPE = 128 + 13  # SIGPIPE
+
+
+def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     stats = _Stats()
     try:
         with _endpoint(args) as endpoint:
@@ -142,9 +175,16 @@ def main(
                 stop=args.stop,
                 **endpoint,
             )
-            for token in llm.stream(args.prompt, config={"callbacks": [stats]}):
-                out.write(token)
-                out.flush()
+            # A failed write leaves the loop, and the connection must close with it, not
+            # whenever the generator is collected. stream() returns a generator.
+            stream = cast(
+                "Generator[str, None, None]",
+                llm.stream(args.prompt, config={"callbacks": [stats]}),
+            )
+            with contextlib.closing(stream) as tokens:
+                for token in tokens:
+                    out.write(token)
+                    out.flush()
     except TogetherError as error:
         out.write("\n")
         err.write(f"together-stream: {type(error).__name__}: {error}\n")
@@ -154,6 +194,7 @@ def main(
         err.write("together-stream: interrupted\n")
         return 130
     out.write("\n")
+    out.flush()
     err.write(stats.line() + "\n")
     return 0
 

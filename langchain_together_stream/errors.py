@@ -9,6 +9,7 @@ TogetherError                         root; every error has .partial_text
 │   ├── TogetherRateLimitError        429 (.retry_after)
 │   └── TogetherServerError           5xx
 ├── TogetherConnectionError           the connection failed or broke (also a ConnectionError)
+│   ├── TogetherCertificateError      the server's TLS certificate is not trusted (not retried)
 │   └── TogetherTimeoutError          connect or idle-read timeout (also a TimeoutError)
 └── TogetherStreamError               a 200 whose stream is broken: an error event, bad JSON,
                                       invalid UTF-8, an oversized event, no [DONE], not SSE
@@ -28,6 +29,7 @@ __all__ = [
     "TogetherAPIError",
     "TogetherAuthenticationError",
     "TogetherBadRequestError",
+    "TogetherCertificateError",
     "TogetherConfigurationError",
     "TogetherConnectionError",
     "TogetherError",
@@ -171,6 +173,14 @@ class TogetherServerError(TogetherAPIError):
 
 class TogetherConnectionError(TogetherError, ConnectionError):
     """The connection could not be made, or broke before the stream ended."""
+
+
+class TogetherCertificateError(TogetherConnectionError):
+    """The server's TLS certificate failed verification (unknown CA, wrong host, expired).
+
+    Never retried: the same certificate will fail the same way. A proxy or a private CA that
+    signs it is trusted through the `verify` setting or `REQUESTS_CA_BUNDLE`/`SSL_CERT_FILE`.
+    """
 
 
 class TogetherTimeoutError(TogetherConnectionError, TimeoutError):

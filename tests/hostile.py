@@ -1,7 +1,9 @@
-"""Shared pieces for the hostile-server tests: callbacks, pool inspection, a silent listener."""
+"""Shared pieces for the hostile-server tests: callbacks, pool inspection, a silent listener,
+and `Path`, which drives one test body through the sync or the async entry points."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -51,6 +53,51 @@ def checked_out(llm: TogetherLLM) -> int:
         queue = pools[key].pool
         total += queue.maxsize - queue.qsize()
     return total
+
+
+async def checked_out_async(llm: TogetherLLM) -> int:
+    """Connections of `llm`'s pool for the running loop that are taken and not given back."""
+    session = await llm._async_transport.session(llm.max_connections)
+    return len(session.connector._acquired)  # type: ignore[union-attr]
+
+
+class Path:
+    """Calls `TogetherLLM` through the sync or the async entry points, from plain code.
+
+    The async path keeps one event loop for all its calls (so its connection pool lives from
+    one call to the next, as in an application) and shuts it down in `close`.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._loop = asyncio.new_event_loop() if name == "async" else None
+
+    def invoke(self, llm: TogetherLLM, prompt: str = "x", **kwargs: Any) -> str:
+        """`invoke`, or `ainvoke` run to completion on this path's loop."""
+        if self._loop is None:
+            return llm.invoke(prompt, **kwargs)
+        return self._loop.run_until_complete(llm.ainvoke(prompt, **kwargs))
+
+    def stream(self, llm: TogetherLLM, prompt: str = "x", **kwargs: Any) -> list[str]:
+        """Every token of `stream`, or of `astream` on this path's loop."""
+        if self._loop is None:
+            return list(llm.stream(prompt, **kwargs))
+
+        async def collect() -> list[str]:
+            return [token async for token in llm.astream(prompt, **kwargs)]
+
+        return self._loop.run_until_complete(collect())
+
+    def checked_out(self, llm: TogetherLLM) -> int:
+        """Connections of the path's pool that are taken and not given back."""
+        if self._loop is None:
+            return checked_out(llm)
+        return self._loop.run_until_complete(checked_out_async(llm))
+
+    def close(self) -> None:
+        if self._loop is not None:
+            self._loop.run_until_complete(self._loop.shutdown_asyncgens())
+            self._loop.close()
 
 
 @contextmanager

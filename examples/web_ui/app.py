@@ -12,17 +12,19 @@ Three modes, picked on the page or with the query parameter `?mode=`:
   streamed with `stream_mode="messages"`: its tool calls and results appear as `tool`
   events, its answer token by token (needs `langchain` and `langgraph`).
 
-Run: python examples/web_ui/app.py   then open the printed address (add `?mode=agent`).
+Run: python examples/web_ui/app.py [--port 8000]   then open the printed address
+(`--port 0` picks a free port; add `?mode=chat` or `?mode=agent`).
 """
 
 from __future__ import annotations
 
+import argparse
 import functools
 import importlib.util
 import json
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
@@ -145,7 +147,12 @@ def make_server(
     return server
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description="Relay TogetherLLM or ChatTogether tokens to a web page."
+    )
+    parser.add_argument("--port", type=int, default=8000, help="default: 8000; 0: any free port")
+    args = parser.parse_args(argv)
     with TogetherEmulator(time_to_first_token=0.3, tokens_per_second=15) as emulator:
         llm = TogetherLLM(
             model="meta-llama/Llama-3.3-70B-Instruct-Turbo",
@@ -159,8 +166,10 @@ def main() -> None:
             base_url=emulator.base_url,
             max_tokens=120,
         )
-        server = make_server(llm, port=8000, chat=chat)
-        print("Open http://127.0.0.1:8000/ (?mode=chat or ?mode=agent to switch; Ctrl-C to stop)")
+        server = make_server(llm, port=args.port, chat=chat)
+        host, port = server.server_address[:2]
+        print(f"Open http://{host}:{port}/ (Ctrl-C to stop)", flush=True)
+        print(f"Chat model: http://{host}:{port}/?mode=chat, agent: ?mode=agent", flush=True)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
         try:

@@ -665,3 +665,41 @@ def test_key_and_base_url_come_from_the_environment(
     chat = ChatTogether(model="meta-llama/Llama-3.3-70B-Instruct-Turbo")
     assert chat.invoke("Hello").content
     assert emulator.requests[-1].headers["authorization"] == "[REDACTED]"
+
+
+def test_a_free_text_schema_title_becomes_a_valid_name(emulator: TogetherEmulator) -> None:
+    schema = {
+        "title": "Joke of the day!",
+        "type": "object",
+        "properties": {"setup": {"type": "string"}},
+        "required": ["setup"],
+    }
+    result = make_chat(emulator.base_url).with_structured_output(schema).invoke("joke")
+    assert set(result) == {"setup"}
+    assert emulator.requests[-1].json["response_format"]["json_schema"]["name"] == "Joke_of_the_day"
+
+
+def test_the_readmes_chat_snippets_run_as_shown(
+    emulator: TogetherEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import contextlib
+    import io
+    import re
+    import textwrap
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    chat_section = readme.split("\n## Chat model\n", 1)[1].split("\n## ", 1)[0]
+    code = "\n".join(
+        textwrap.dedent(block)
+        for block in re.findall(r"```python\n(.*?)^```", chat_section, re.DOTALL | re.MULTILINE)
+    )
+    monkeypatch.setenv("TOGETHER_API_KEY", "sk-readme")
+    monkeypatch.setenv("TOGETHER_BASE_URL", emulator.base_url)
+    names: dict[str, Any] = {"__name__": "readme"}
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        exec(compile(code, "README.md", "exec"), names)
+    assert out.getvalue()
+    assert names["message"].usage_metadata["input_token_details"] == {"cache_read": 0}
+    assert names["message"].response_metadata["model_provider"] == "together"
+    assert [call["name"] for call in names["reply"].tool_calls] == ["GetWeather"]

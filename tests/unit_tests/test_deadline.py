@@ -59,3 +59,32 @@ def test_a_call_within_its_deadline_is_unaffected(serve: Any, invoke: Any) -> No
     server = serve(Reply(body=token_stream(["a", "b", "c"])))
     invoke(make_llm(server, deadline=30.0))
     assert len(server.seen) == 1
+
+
+# A 400 whose envelope arrives a byte every 0.05 s: about a minute in all, never idle.
+DRIPPED_ERROR: list[bytes | float] = []
+for byte in b'{"error": {"message": "' + b"x" * 1200 + b'"}}':
+    DRIPPED_ERROR += [bytes([byte]), 0.05]
+
+
+@pytest.mark.parametrize("invoke", [invoke_sync, invoke_async], ids=["sync", "async"])
+@pytest.mark.parametrize(
+    "reply",
+    [
+        # Status line and headers a byte every 0.1 s: about 10 s, never idle for long.
+        Reply(head_drip=0.1, body=token_stream(["late"])),
+        Reply(status=400, headers=[("Content-Type", "application/json")], body=DRIPPED_ERROR),
+    ],
+    ids=["dripping-headers", "dripping-error-body"],
+)
+def test_the_deadline_covers_the_status_line_headers_and_error_body(
+    serve: Any, invoke: Any, reply: Reply
+) -> None:
+    server = serve(reply)
+    llm = make_llm(server, deadline=2.0, timeout=(30.0, 30.0), max_retries=2)
+    started = time.monotonic()
+    with pytest.raises(TogetherTimeoutError, match=r"deadline of 2\.0 s"):
+        invoke(llm)
+    assert time.monotonic() - started < 4.0  # the deadline, with a generous margin
+    assert server.wait_disconnect(timeout=2.0) is not None  # the connection was dropped
+    assert len(server.seen) == 1  # a call past its deadline is not retried

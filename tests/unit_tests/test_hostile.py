@@ -1,6 +1,7 @@
 """Hostile servers over real loopback sockets: every fault is typed, keeps the streamed text,
 reports `on_llm_error` once, ends within the configured timeouts, gives the connection back,
-and leaves the instance usable.
+and leaves the instance usable, on the sync and on the async path alike (each test body runs
+once through `invoke` and once through `ainvoke`).
 
 The scenarios in `FAULTS` are the rows of README.md's "Failure behaviour" table; the table is
 parsed and each row is checked against what the scenario actually does, so it cannot drift.
@@ -8,25 +9,26 @@ parsed and each row is checked against what the scenario actually does, so it ca
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
 import tracemalloc
-import types
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path as FilePath
 from typing import Any, Literal
 
 import pytest
 
 from langchain_together_stream import (
     TogetherAPIError,
+    TogetherCertificateError,
     TogetherConnectionError,
     TogetherError,
     TogetherStreamError,
     TogetherTimeoutError,
-    _transport,
+    _http,
 )
 from tests.conftest import STATUS_CLASSES, make_llm
 from tests.hostile import (
@@ -35,6 +37,7 @@ from tests.hostile import (
     TEXT,
     TOKENS,
     Counter,
+    Path,
     checked_out,
     closed_port_url,
     silent_listener,
@@ -48,8 +51,9 @@ from tests.scripted_server import (
     sse_body,
     token_stream,
 )
+from tests.tls_certs import HAVE_OPENSSL, untrusted_server_context
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+README = FilePath(__file__).resolve().parents[2] / "README.md"
 PARTIAL = "Half"
 _HALF: list[bytes | float] = sse_body(completion_chunk("Hal"), completion_chunk("f"), done=False)
 _JSON = [("Content-Type", "application/json")]
@@ -58,10 +62,24 @@ _MIB = b"x" * (1 << 20)
 
 @pytest.fixture
 def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Record the transport's retry waits instead of sleeping them."""
+    """Record the retry waits both transports are told to sleep, and make them zero."""
     recorded: list[float] = []
-    monkeypatch.setattr(_transport, "time", types.SimpleNamespace(sleep=recorded.append))
+    decide = _http.Attempts.after
+
+    def after(self: _http.Attempts, *args: Any, **kwargs: Any) -> float:
+        recorded.append(decide(self, *args, **kwargs))
+        return 0.0
+
+    monkeypatch.setattr(_http.Attempts, "after", after)
     return recorded
+
+
+@pytest.fixture(params=["sync", "async"])
+def path(request: pytest.FixtureRequest) -> Iterator[Path]:
+    """The same test body through `invoke`/`stream` and through `ainvoke`/`astream`."""
+    driver = Path(request.param)
+    yield driver
+    driver.close()
 
 
 # --- the fault catalogue (README "Failure behaviour") -----------------------------------------
@@ -74,7 +92,7 @@ class Fault:
     error: type[TogetherError]
     partial: str
     reply: Reply | None = None
-    target: Literal["server", "silent", "refused"] = "server"
+    target: Literal["server", "silent", "refused", "untrusted-tls"] = "server"
     settings: dict[str, Any] = field(default_factory=dict)
 
 
@@ -111,12 +129,19 @@ FAULTS: dict[str, Fault] = {
     "200-no-content-type": Fault(
         TogetherStreamError, "", Reply(headers=[], body=token_stream(TOKENS))
     ),
+    "200-compressed": Fault(
+        TogetherStreamError,
+        "",
+        Reply(headers=[*SSE, ("Content-Encoding", "gzip")], body=[b"\x1f\x8b\x08\x00"]),
+    ),
     "connection-refused": Fault(TogetherConnectionError, "", target="refused"),
     "stall-before-headers": Fault(TogetherTimeoutError, "", target="silent"),
+    "tls-untrusted-certificate": Fault(TogetherCertificateError, "", target="untrusted-tls"),
     "stall-before-first-byte": Fault(TogetherTimeoutError, "", Reply(body=[30.0])),
     "stall-after-tokens": Fault(TogetherTimeoutError, PARTIAL, _after_half(30.0)),
     "reset-before-first-byte": Fault(TogetherConnectionError, "", Reply(reset=True)),
-    "reset-mid-stream": Fault(TogetherConnectionError, PARTIAL, _after_half(reset=True)),
+    # The pause lets the tokens be read before the RST: a kernel drops unread bytes on RST.
+    "reset-mid-stream": Fault(TogetherConnectionError, PARTIAL, _after_half(0.1, reset=True)),
     "truncated-clean-end": Fault(TogetherStreamError, PARTIAL, _after_half()),
     "truncated-content-length": Fault(
         TogetherConnectionError,
@@ -177,7 +202,7 @@ class Observed:
     leaked_after_next: int
 
 
-def observe(name: str, sleeps: list[float], **settings: Any) -> Observed:
+def observe(name: str, sleeps: list[float], path: Path, **settings: Any) -> Observed:
     """Run scenario `name` once with `max_retries=1`, then a good call on the same instance."""
     fault = FAULTS[name]
     state = {"faulty": True}
@@ -187,23 +212,32 @@ def observe(name: str, sleeps: list[float], **settings: Any) -> Observed:
             return fault.reply
         return Reply(body=token_stream(TOKENS))
 
-    with ScriptedServer(script) as server, silent_listener() as silent_url:
+    with (
+        ScriptedServer(script) as server,
+        silent_listener() as silent_url,
+        contextlib.ExitStack() as stack,
+    ):
         options: dict[str, Any] = {**FAST, "max_retries": 1, **fault.settings, **settings}
         if fault.target == "silent":
             options["base_url"] = silent_url
+        elif fault.target == "untrusted-tls":
+            if not HAVE_OPENSSL:
+                pytest.skip("the openssl command is needed to make a test certificate")
+            tls = ScriptedServer(script, tls=untrusted_server_context())
+            options["base_url"] = stack.enter_context(tls).base_url
         elif fault.target == "refused":
             options["base_url"] = closed_port_url()
         llm = make_llm(server, **options)
         counter = Counter()
         start = time.monotonic()
         with pytest.raises(TogetherError) as info:
-            llm.invoke("x", config={"callbacks": [counter]})
+            path.invoke(llm, config={"callbacks": [counter]})
         elapsed = time.monotonic() - start
         requests = len(server.seen)
-        leaked = checked_out(llm)
+        leaked = path.checked_out(llm)
         state["faulty"] = False
         llm.base_url = server.base_url
-        next_text = llm.invoke("x")
+        next_text = path.invoke(llm)
         return Observed(
             error=info.value,
             retries=len(sleeps),
@@ -212,16 +246,16 @@ def observe(name: str, sleeps: list[float], **settings: Any) -> Observed:
             elapsed=elapsed,
             leaked=leaked,
             next_text=next_text,
-            leaked_after_next=checked_out(llm),
+            leaked_after_next=path.checked_out(llm),
         )
 
 
 @pytest.mark.parametrize("name", list(FAULTS))
 def test_every_fault_is_typed_reported_once_bounded_released_and_recoverable(
-    name: str, sleeps: list[float]
+    name: str, sleeps: list[float], path: Path
 ) -> None:
     fault = FAULTS[name]
-    seen = observe(name, sleeps)
+    seen = observe(name, sleeps, path)
     assert type(seen.error) is fault.error, seen.error
     assert seen.error.partial_text == fault.partial
     assert seen.error.message  # something a person can act on
@@ -261,11 +295,12 @@ def test_readme_table_lists_every_fault_once() -> None:
     assert set(names) == set(FAULTS)
 
 
-@pytest.mark.parametrize(("name", "error", "partial", "retried"), _readme_rows(), ids=str)
+@pytest.mark.parametrize("row", _readme_rows(), ids=str)
 def test_readme_failure_table_row_matches_behaviour(
-    name: str, error: str, partial: str, retried: str, sleeps: list[float]
+    row: tuple[str, str, str, str], sleeps: list[float], path: Path
 ) -> None:
-    seen = observe(name, sleeps)
+    name, error, partial, retried = row
+    seen = observe(name, sleeps, path)
     assert type(seen.error).__name__ == error
     assert partial in ("kept", "empty")
     assert seen.error.partial_text == (PARTIAL if partial == "kept" else "")
@@ -289,13 +324,15 @@ _BODIES: dict[str, Callable[[int], Reply]] = {
 
 @pytest.mark.parametrize("body", list(_BODIES))
 @pytest.mark.parametrize("status", list(STATUS_CLASSES))
-def test_every_documented_status_with_every_body(serve: Any, status: int, body: str) -> None:
+def test_every_documented_status_with_every_body(
+    serve: Any, status: int, body: str, path: Path
+) -> None:
     server = serve(_BODIES[body](status), Reply(body=token_stream(TOKENS)))
     llm = make_llm(server, max_retries=0, **FAST)
     counter = Counter()
     expected = STATUS_CLASSES[status]
     with pytest.raises(TogetherAPIError) as info:
-        llm.invoke("x", config={"callbacks": [counter]})
+        path.invoke(llm, config={"callbacks": [counter]})
     error = info.value
     assert type(error) is expected
     assert error.status_code == status
@@ -308,8 +345,8 @@ def test_every_documented_status_with_every_body(serve: Any, status: int, body: 
         assert error.message == f"{status} Scripted"
     assert len(counter.errors) == 1
     assert counter.errors[0] is error
-    assert checked_out(llm) == 0
-    assert llm.invoke("x") == TEXT
+    assert path.checked_out(llm) == 0
+    assert path.invoke(llm) == TEXT
     assert len(server.seen) == 2
 
 

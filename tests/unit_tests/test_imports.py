@@ -6,6 +6,7 @@ EXPECTED_ALL = [
     "TogetherAPIError",
     "TogetherAuthenticationError",
     "TogetherBadRequestError",
+    "TogetherCertificateError",
     "TogetherConfigurationError",
     "TogetherConnectionError",
     "TogetherError",
