@@ -19,7 +19,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator
+from contextlib import aclosing, closing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,18 +97,28 @@ def _events(message: BaseMessage, metadata: dict[str, Any]) -> Iterator[Event]:
 
 
 def stream_agent(agent: Any, question: str) -> Iterator[Event]:
-    """Run the agent, yielding each token, tool call and tool result as the graph streams it."""
+    """Run the agent, yielding each token, tool call and tool result as the graph streams it.
+
+    Leaving early (`close()`) waits for the model call in flight to finish: LangGraph's sync
+    `stream` does not interrupt a running node. Use `astream_agent` to stop it at once.
+    """
     inputs = {"messages": [("user", question)]}
-    for message, metadata in agent.stream(inputs, stream_mode="messages"):
-        yield from _events(message, metadata)
+    with closing(agent.stream(inputs, stream_mode="messages")) as stream:
+        for message, metadata in stream:
+            yield from _events(message, metadata)
 
 
-async def astream_agent(agent: Any, question: str) -> AsyncIterator[Event]:
-    """`stream_agent` on the event loop (ChatTogether streams natively there, no thread)."""
+async def astream_agent(agent: Any, question: str) -> AsyncGenerator[Event, None]:
+    """`stream_agent` on the event loop (ChatTogether streams natively there, no thread).
+
+    Leaving early (`aclose()`) cancels the model call in flight, which closes its connection
+    to Together, so generation stops.
+    """
     inputs = {"messages": [("user", question)]}
-    async for message, metadata in agent.astream(inputs, stream_mode="messages"):
-        for event in _events(message, metadata):
-            yield event
+    async with aclosing(agent.astream(inputs, stream_mode="messages")) as stream:
+        async for message, metadata in stream:
+            for event in _events(message, metadata):
+                yield event
 
 
 def _show(event: Event, run: Run) -> None:

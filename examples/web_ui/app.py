@@ -19,6 +19,7 @@ Run: python examples/web_ui/app.py [--port 8000]   then open the printed address
 from __future__ import annotations
 
 import argparse
+import asyncio
 import functools
 import importlib.util
 import json
@@ -64,11 +65,25 @@ def _chat_tokens(chat: ChatTogether, prompt: str) -> Iterator[tuple[str, dict[st
 
 
 def _agent_events(agent: Any, prompt: str) -> Iterator[tuple[str, dict[str, Any]]]:
-    for event in _chat_agent_example().stream_agent(agent, prompt):
-        if event.kind == "token":
-            yield "token", {"token": event.text}
-        else:
-            yield "tool", {"kind": event.kind, "text": event.text}
+    # The graph runs on an event loop of this request's own: closing its async stream cancels
+    # the model call in flight (and so its connection), where LangGraph's sync `stream`
+    # would let the call run to its end after the browser left.
+    loop = asyncio.new_event_loop()
+    events = _chat_agent_example().astream_agent(agent, prompt)
+    try:
+        while True:
+            try:
+                event = loop.run_until_complete(anext(events))
+            except StopAsyncIteration:
+                return
+            if event.kind == "token":
+                yield "token", {"token": event.text}
+            else:
+                yield "tool", {"kind": event.kind, "text": event.text}
+    finally:
+        loop.run_until_complete(events.aclose())
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
 
 
 def make_server(
