@@ -19,7 +19,7 @@ import json
 import statistics
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from http.client import HTTPConnection
+from http.client import HTTPConnection, RemoteDisconnected
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -97,8 +97,15 @@ def chat_raw_floor(base_url: str, tokens: int) -> Runner:
     path = f"{parts.path}/chat/completions"
 
     def run(on_token: OnToken) -> None:
-        connection.request("POST", path, body, headers)
-        response = connection.getresponse()
+        try:
+            connection.request("POST", path, body, headers)
+            response = connection.getresponse()
+        except (BrokenPipeError, ConnectionResetError, RemoteDisconnected):
+            # The load server drops a connection idle for 60 s, which the slow peers' rounds
+            # in between can exceed; the other clients' pools reconnect by themselves.
+            connection.close()
+            connection.request("POST", path, body, headers)
+            response = connection.getresponse()
         pending = b""
         while data := response.read1(65536):
             *events, pending = (pending + data).split(b"\n\n")

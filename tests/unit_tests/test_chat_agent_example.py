@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -82,3 +86,37 @@ def test_tokens_reach_the_graph_stream_while_the_model_is_still_generating() -> 
     assert seen[0][1] < total
     assert len({sent for _, sent in seen}) > 1
     assert set(kinds) == {"AIMessageChunk", "ToolMessage"}
+
+
+SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "chat_agent.py"
+
+
+@pytest.mark.parametrize("flags", [[], ["--async"]], ids=["sync", "async"])
+def test_the_script_runs_offline_by_default(flags: list[str]) -> None:
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), *flags],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "[calling multiply]",
+        "[multiply -> 84]",
+        "The multiply tool returned 84.",
+    ]
+
+
+def test_the_script_asks_for_a_key_before_calling_together() -> None:
+    env = {name: value for name, value in os.environ.items() if name != "TOGETHER_API_KEY"}
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--together"],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+        env=env,
+    )
+    assert done.returncode == 2
+    assert "--together needs TOGETHER_API_KEY" in done.stderr
