@@ -703,3 +703,27 @@ def test_the_readmes_chat_snippets_run_as_shown(
     assert names["message"].usage_metadata["input_token_details"] == {"cache_read": 0}
     assert names["message"].response_metadata["model_provider"] == "together"
     assert [call["name"] for call in names["reply"].tool_calls] == ["GetWeather"]
+
+
+def test_a_pickled_model_still_works(emulator: TogetherEmulator) -> None:
+    import pickle
+
+    chat = make_chat(emulator.base_url)
+    chat.invoke("warm the pool")
+    copy = pickle.loads(pickle.dumps(chat))
+    assert copy.invoke("Hello").content
+    assert asyncio.run(copy.ainvoke("Hello")).content
+
+
+def test_astream_events_shows_each_token(serve: Any) -> None:
+    server = serve(Reply(body=chat_text_stream(["a", "b", "c"])))
+    chat = make_chat(server.base_url)
+
+    async def tokens() -> list[str]:
+        return [
+            event["data"]["chunk"].text
+            async for event in chat.astream_events("x", version="v2")
+            if event["event"] == "on_chat_model_stream"
+        ]
+
+    assert asyncio.run(tokens()) == ["a", "b", "c", ""]
