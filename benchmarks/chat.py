@@ -258,7 +258,7 @@ def _stages(model: Any) -> list[tuple[str, str, Callable[[], None]]]:
     transport = model._transport
 
     def reads() -> None:
-        response = transport._post(request, Attempts(0))
+        response = transport._post(request, Attempts(0), None)
         for _ in transport._read(response, Attempts(0)):
             pass
 

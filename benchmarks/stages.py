@@ -26,7 +26,7 @@ def _stages(llm: Any) -> list[Stage]:
     transport = llm._transport
 
     def reads() -> None:
-        response = transport._post(request, Attempts(0))
+        response = transport._post(request, Attempts(0), None)
         for _ in transport._read(response, Attempts(0)):
             pass
 

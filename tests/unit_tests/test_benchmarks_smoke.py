@@ -5,7 +5,7 @@ of any that are missing (or excluded) are simply absent.
 """
 
 # The report uses the multiplication sign on purpose.
-# ruff: noqa: RUF001
+# ruff: noqa: RUF001, RUF003
 
 from __future__ import annotations
 
@@ -94,4 +94,20 @@ def test_quick_mode_writes_the_chat_table(tmp_path: Path) -> None:
     # Both goals are judged (the peers are absent here, so throughput is "not measured").
     assert "| CPU/token ≤ 1.3× (raw floor + core chat floor) |" in section
     assert "| throughput ≥ 4× langchain-openai ChatOpenAI | not measured |" in section
-    assert "| + one callback handler |" in section  # where our chat CPU goes
+    # Where our chat CPU goes: every layer measured (a "–" means the profile lost track of
+    # an internal it reaches into).
+    profile = [line for line in lines if line.startswith("| ") and "µs/token" not in line]
+    layers = [line for line in profile if line.split(" | ")[0].lstrip("| ") in LAYERS]
+    assert [line.split(" | ")[0].lstrip("| ") for line in layers] == LAYERS
+    assert all("–" not in line for line in layers), section
+
+
+LAYERS = [
+    "HTTP reads",
+    "SSE events",
+    "parsed deltas",
+    "ChatGenerationChunks",
+    "ChatTogether._stream",
+    "BaseChatModel.stream",
+    "+ one callback handler",
+]
