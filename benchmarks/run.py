@@ -417,13 +417,17 @@ def targets(figures: dict[str, Figures]) -> list[Target]:
 
 
 def _versions() -> str:
+    # Imported here, after the measurements: the import benchmark wants a cold package.
+    from langchain_together_stream import _runs  # noqa: PLC0415
+
     names = ["langchain-core", "langchain-openai", "langchain-together", "openai", "together"]
-    names += ["requests"]
-    names += ["urllib3", "sseclient-py", "pydantic", "httpx"]
+    names += ["requests", "urllib3", "sseclient-py", "pydantic", "aiohttp", "httpx"]
     installed = {
         dist.metadata["Name"].lower(): dist.version for dist in importlib.metadata.distributions()
     }
-    return ", ".join(f"{name} {installed[name]}" for name in names if name in installed)
+    versions = ", ".join(f"{name} {installed[name]}" for name in names if name in installed)
+    fast = "on" if _runs.FAST_STREAM else "OFF (quadratic stream totals)"
+    return f"{versions}; linear-time stream path (`_runs.FAST_STREAM`) {fast}"
 
 
 def render(
@@ -555,6 +559,8 @@ def chart(figures: dict[str, Figures], path: Path) -> str | None:
 
 
 CONCURRENCY_HEADING = "## Concurrency"
+# Sections of RESULTS.md written by other harnesses (`benchmarks.ray_scaling` names its own).
+OTHER_RUNS_HEADINGS = (CONCURRENCY_HEADING, "## Ray scaling")
 
 
 def splice_section(report: str, section: str, heading: str = CONCURRENCY_HEADING) -> str:
@@ -645,10 +651,12 @@ def _write(report: str, results: Path, chat_section: str | None) -> str:
     chat_section = chat_section or section_of(previous, chat.HEADING)
     if chat_section is not None:
         report = splice_section(report, chat_section, chat.HEADING)
-    # `benchmarks.concurrency` owns its own section; a rerun of this harness keeps it.
-    kept = section_of(previous)
-    if kept is not None:
-        report = splice_section(report, kept)
+    # `benchmarks.concurrency` and `benchmarks.ray_scaling` own their sections; a rerun of
+    # this harness keeps them.
+    for heading in OTHER_RUNS_HEADINGS:
+        kept = section_of(previous, heading)
+        if kept is not None:
+            report = splice_section(report, kept, heading)
     results.write_text(report, encoding="utf-8")
     return report
 

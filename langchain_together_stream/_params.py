@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from langchain_together_stream.errors import TogetherConfigurationError
 
@@ -81,6 +81,9 @@ class SamplingParams(BaseModel):
 
     A mixin for a LangChain model (see `_client.TogetherClient` for the connection settings).
     """
+
+    # `model_kwargs` is LangChain's name; pydantic before 2.10 warns about the `model_` prefix.
+    model_config = ConfigDict(protected_namespaces=())
 
     max_tokens: Annotated[int | None, SENT] = None
     """Most tokens to generate."""

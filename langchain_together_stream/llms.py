@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping
+import threading
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator, Mapping
+from concurrent.futures import FIRST_EXCEPTION, Future, wait
 from contextlib import aclosing, closing
-from typing import Any, Literal
+from contextvars import ContextVar
+from typing import Any, Literal, TypeVar, cast
 
-from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.callbacks import (
+    AsyncCallbackManagerForLLMRun,
+    CallbackManagerForLLMRun,
+    Callbacks,
+)
 from langchain_core.language_models import LangSmithParams, LanguageModelInput
 from langchain_core.language_models.llms import LLM
 from langchain_core.outputs import Generation, GenerationChunk, LLMResult
-from langchain_core.runnables import RunnableConfig
-from pydantic import ConfigDict
+from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.runnables.config import ContextThreadPoolExecutor, get_config_list
+from pydantic import (
+    ConfigDict,
+)
 
 from langchain_together_stream._chunks import Aggregate, GenerationAssembler, aggregate
 from langchain_together_stream._client import TogetherClient
@@ -23,6 +34,13 @@ from langchain_together_stream._stream import StreamReader
 from langchain_together_stream._wire.completions import StreamChunk, parse_chunk
 
 _STREAM_FLAG = {"completions": "stream", "inference": "stream_tokens"}
+_T = TypeVar("_T")
+
+# The LLM a `generate`/`agenerate` call is running on, and what that call sends beyond the
+# fields. Context-local, so concurrent calls on other threads or tasks never see it.
+_CALL: ContextVar[tuple[object, dict[str, Any]] | None] = ContextVar(
+    "together_stream_call", default=None
+)
 
 
 class TogetherLLM(TogetherClient, CompletionParams, LLM):
@@ -229,6 +247,185 @@ class TogetherLLM(TogetherClient, CompletionParams, LLM):
             return astream_run(self, input, config, stop, kwargs)
         return super().astream(input, config, stop=stop, **kwargs)
 
+    def batch(
+        self,
+        inputs: list[LanguageModelInput],
+        config: RunnableConfig | list[RunnableConfig] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any,
+    ) -> list[str]:
+        """Run every input as its own `invoke` on a thread pool, results in input order.
+
+        `BaseLLM.batch` would send one request at a time and route every input's tokens to
+        the first input's callbacks; here each input is its own run with its own callbacks,
+        and up to `max_concurrency` (LangChain's default thread pool size when unset) stream
+        at once.
+
+        Args:
+            inputs: The prompts, in any form LangChain accepts.
+            config: One config for all inputs, or one per input.
+            return_exceptions: Return each failed input's exception in its place instead of
+                raising the first one.
+            **kwargs: Further request parameters for every call.
+
+        Returns:
+            Each input's completion text (or exception), in order.
+        """
+        return Runnable.batch(self, inputs, config, return_exceptions=return_exceptions, **kwargs)
+
+    async def abatch(
+        self,
+        inputs: list[LanguageModelInput],
+        config: RunnableConfig | list[RunnableConfig] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any,
+    ) -> list[str]:
+        """Run every input as its own `ainvoke`, up to `max_concurrency` at once, in order.
+
+        On the first failure (without `return_exceptions`) the other inputs are cancelled,
+        closing their connections, as `agenerate` does.
+
+        Args:
+            inputs: The prompts, in any form LangChain accepts.
+            config: One config for all inputs, or one per input.
+            return_exceptions: Return each failed input's exception in its place instead of
+                raising the first one.
+            **kwargs: Further request parameters for every call.
+
+        Returns:
+            Each input's completion text (or exception), in order.
+        """
+        if not inputs:
+            return []
+        configs = get_config_list(config, len(inputs))
+        limit = asyncio.Semaphore(configs[0].get("max_concurrency") or len(inputs))
+
+        async def one(input: LanguageModelInput, config: RunnableConfig) -> Any:
+            async with limit:
+                try:
+                    return await self.ainvoke(input, config, **kwargs)
+                except Exception as error:
+                    if return_exceptions:
+                        return error
+                    raise
+
+        # Not `Runnable.abatch`: its plain `gather` leaves the other inputs streaming,
+        # unobserved, after the first failure.
+        return await _gather_or_cancel(
+            [one(input, config) for input, config in zip(inputs, configs, strict=True)]
+        )
+
+    def asdict(self) -> dict[str, Any]:
+        """The LLM's identifying parameters; during a call, with what that call sends.
+
+        LangChain builds the cache key of `invoke`, `generate`, `batch` and their async forms
+        from this dictionary and the call's `stop` alone. During a call it also holds the
+        call's request parameters, which replace the fields' as in the request, and the stop
+        sequences actually sent (`stop_sent`: the call's, or else the field's), so two calls
+        that send different requests never share a cache entry.
+
+        Returns:
+            The parameters, and `_type`.
+        """
+        params = super().asdict()
+        call = _CALL.get()
+        if call is not None and call[0] is self:
+            params.update(call[1])
+        return params
+
+    def generate(
+        self,
+        prompts: list[str],
+        stop: list[str] | None = None,
+        callbacks: Callbacks | list[Callbacks] | None = None,
+        *,
+        tags: list[str] | list[list[str]] | None = None,
+        metadata: dict[str, Any] | list[dict[str, Any]] | None = None,
+        run_name: str | list[str] | None = None,
+        run_id: uuid.UUID | list[uuid.UUID | None] | None = None,
+        **kwargs: Any,
+    ) -> LLMResult:
+        """`BaseLLM.generate`, with cache keys that cover everything the call sends.
+
+        Args:
+            prompts: The prompts.
+            stop: Stop sequences for this call.
+            callbacks: Callbacks, one for all prompts or a list with one per prompt.
+            tags: Tags, for all prompts or one list per prompt.
+            metadata: Metadata, for all prompts or one per prompt.
+            run_name: Run names, for all prompts or one per prompt.
+            run_id: Run ids, one per prompt.
+            **kwargs: Further request parameters for this call.
+
+        Returns:
+            One generation per prompt, in order.
+        """
+        token = _CALL.set((self, self._sent_beyond_fields(stop, kwargs)))
+        try:
+            return super().generate(
+                prompts,
+                stop,
+                callbacks,
+                tags=tags,
+                metadata=metadata,
+                run_name=run_name,
+                run_id=run_id,
+                **kwargs,
+            )
+        finally:
+            _CALL.reset(token)
+
+    async def agenerate(
+        self,
+        prompts: list[str],
+        stop: list[str] | None = None,
+        callbacks: Callbacks | list[Callbacks] | None = None,
+        *,
+        tags: list[str] | list[list[str]] | None = None,
+        metadata: dict[str, Any] | list[dict[str, Any]] | None = None,
+        run_name: str | list[str] | None = None,
+        run_id: uuid.UUID | list[uuid.UUID | None] | None = None,
+        **kwargs: Any,
+    ) -> LLMResult:
+        """`BaseLLM.agenerate`, with cache keys that cover everything the call sends.
+
+        Args:
+            prompts: The prompts.
+            stop: Stop sequences for this call.
+            callbacks: Callbacks, one for all prompts or a list with one per prompt.
+            tags: Tags, for all prompts or one list per prompt.
+            metadata: Metadata, for all prompts or one per prompt.
+            run_name: Run names, for all prompts or one per prompt.
+            run_id: Run ids, one per prompt.
+            **kwargs: Further request parameters for this call.
+
+        Returns:
+            One generation per prompt, in order.
+        """
+        token = _CALL.set((self, self._sent_beyond_fields(stop, kwargs)))
+        try:
+            return await super().agenerate(
+                prompts,
+                stop,
+                callbacks,
+                tags=tags,
+                metadata=metadata,
+                run_name=run_name,
+                run_id=run_id,
+                **kwargs,
+            )
+        finally:
+            _CALL.reset(token)
+
+    def _sent_beyond_fields(
+        self, stop: list[str] | None, kwargs: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        # LangChain writes the call's `stop` over the field's in the key, so the stop
+        # sequences the request carries (as `_stream_request` picks them) get a key of their own.
+        return {**kwargs, "stop_sent": stop if stop is not None else self.stop}
+
     def _stream(
         self,
         prompt: str,
@@ -319,7 +516,11 @@ class TogetherLLM(TogetherClient, CompletionParams, LLM):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> LLMResult:
-        """Stream each prompt's completion and collect text, metadata and usage.
+        """Stream each prompt's completion, all at once on threads, and collect the results.
+
+        Every prompt streams on its own thread (at most `max_connections` at a time), as
+        `_agenerate` streams them all on the event loop; on the first failure the other
+        streams are closed at their next chunk and that failure is raised.
 
         Args:
             prompts: The prompts.
@@ -331,10 +532,37 @@ class TogetherLLM(TogetherClient, CompletionParams, LLM):
             One generation per prompt with `generation_info`, and `llm_output` with the
             summed `token_usage` and the `model_name`.
         """
-        generations = [
-            aggregate(self._stream(prompt, stop, run_manager, **kwargs)) for prompt in prompts
-        ]
+        if len(prompts) == 1:
+            generations = [aggregate(self._stream(prompts[0], stop, run_manager, **kwargs))]
+        else:
+            generations = _collect_on_threads(
+                lambda prompt, abandoned: self._collect(
+                    prompt, stop, run_manager, kwargs, abandoned
+                ),
+                prompts,
+                max_workers=self.max_connections,
+            )
         return _llm_result(generations, model=self.model)
+
+    def _collect(
+        self,
+        prompt: str,
+        stop: list[str] | None,
+        run_manager: CallbackManagerForLLMRun | None,
+        kwargs: Mapping[str, Any],
+        abandoned: threading.Event,
+    ) -> GenerationChunk:
+        total = Aggregate()
+        stream = cast(
+            "Generator[GenerationChunk, None, None]",
+            self._stream(prompt, stop, run_manager, **kwargs),
+        )
+        with closing(stream) as chunks:
+            for chunk in chunks:
+                if abandoned.is_set():  # another prompt failed: close this stream now
+                    raise _AbandonedError
+                total.add(chunk)
+        return total.result()
 
     async def _acall(
         self,
@@ -394,9 +622,7 @@ class TogetherLLM(TogetherClient, CompletionParams, LLM):
         return total.result()
 
 
-async def _gather_or_cancel(
-    awaitables: list[Awaitable[GenerationChunk]],
-) -> list[GenerationChunk]:
+async def _gather_or_cancel(awaitables: list[Awaitable[_T]]) -> list[_T]:
     # On the first failure the other streams are cancelled, closing their connections,
     # instead of running on unobserved as plain `gather` would leave them.
     tasks = [asyncio.ensure_future(awaitable) for awaitable in awaitables]
@@ -407,6 +633,34 @@ async def _gather_or_cancel(
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
+
+
+class _AbandonedError(Exception):
+    """Ends a prompt's stream early because another prompt of the same call failed."""
+
+
+def _collect_on_threads(
+    collect: Callable[[str, threading.Event], GenerationChunk],
+    prompts: list[str],
+    *,
+    max_workers: int,
+) -> list[GenerationChunk]:
+    abandoned = threading.Event()
+    # The executor copies each caller's context, so tracing and callbacks see the run's own.
+    with ContextThreadPoolExecutor(max_workers=min(len(prompts), max_workers)) as pool:
+        futures: list[Future[GenerationChunk]] = [
+            pool.submit(collect, prompt, abandoned) for prompt in prompts
+        ]
+        _, pending = wait(futures, return_when=FIRST_EXCEPTION)
+        if pending:
+            abandoned.set()
+            for future in pending:
+                future.cancel()
+    for future in futures:
+        error = None if future.cancelled() else future.exception()
+        if error is not None and not isinstance(error, _AbandonedError):
+            raise error
+    return [future.result() for future in futures]
 
 
 def _llm_result(chunks: list[GenerationChunk], *, model: str) -> LLMResult:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -67,3 +68,12 @@ def make_llm(server: ScriptedServer, **kwargs: object) -> TogetherLLM:
     }
     settings.update(kwargs)
     return TogetherLLM(**settings)  # type: ignore[arg-type]
+
+
+def pytest_report_header() -> str:
+    """The runtime dependencies' versions under test (make test runs newest and lowest)."""
+    from langchain_together_stream import _runs
+
+    names = ("langchain-core", "requests", "urllib3", "sseclient-py", "pydantic", "aiohttp")
+    versions = ", ".join(f"{name} {importlib.metadata.version(name)}" for name in names)
+    return f"tested with: {versions}; linear-time stream path on: {_runs.FAST_STREAM}"

@@ -75,6 +75,14 @@ What it answers, unless ``chat_responder`` does:
 ``ChatReply(content, tool_calls=[ChatToolCall(name, arguments, id)], reasoning)``, a
 string (the content), or None for the default behaviour.
 
+Account rate limit
+------------------
+``TogetherEmulator(rate_limit=AccountRateLimit(requests_per_second=20,
+tokens_per_minute=60_000))`` answers past either budget as Together does: 429 with its
+envelope, ``retry-after`` and ``x-ratelimit-*`` headers, and 503 "Overloaded" in bursts when
+a client keeps sending through its 429s. ``emu.ledger`` (or ``GET {root_url}/emulator/ledger``)
+counts requests admitted and refused, and the tokens of every answer served in full.
+
 Faults
 ------
 Choose one per request with the model name ``emulator/fault-<name>`` or the header
@@ -127,6 +135,7 @@ chunk, call start and arguments chunks count).
 
 from langchain_together_stream.emulator._chat import ChatReply, ChatResponder, ChatToolCall
 from langchain_together_stream.emulator._faults import FAULTS
+from langchain_together_stream.emulator._ratelimit import AccountRateLimit, Ledger
 from langchain_together_stream.emulator._server import (
     RecordedRequest,
     Responder,
@@ -135,9 +144,11 @@ from langchain_together_stream.emulator._server import (
 
 __all__ = [
     "FAULTS",
+    "AccountRateLimit",
     "ChatReply",
     "ChatResponder",
     "ChatToolCall",
+    "Ledger",
     "RecordedRequest",
     "Responder",
     "TogetherEmulator",

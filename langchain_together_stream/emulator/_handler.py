@@ -149,6 +149,9 @@ class Handler(BaseHTTPRequestHandler):
             "/chat/completions": self._chat,
         }
         route = routes.get(path)
+        if path == "/emulator/ledger" and self.command == "GET":
+            self._send_json(200, self.server.emulator.ledger.as_dict())
+            return
         if path == "/v1/models" and self.command == "GET":
             self._models()
             return
@@ -343,6 +346,8 @@ class Handler(BaseHTTPRequestHandler):
             return
 
         completion = self._generate(req, prompt)
+        if self._rate_limited(completion):
+            return
         ray = _wire.ray_id()
         request_id = f"{ray}-SJC" if legacy else _wire.new_request_id(ray)
         seed = _seed(req.get("seed"), prompt)
@@ -360,6 +365,8 @@ class Handler(BaseHTTPRequestHandler):
                     completion, request_id, created, model, seed, logprobs=want_logprobs
                 )
             self._stream(rec, renders, fault=fault, ray=ray, ttft=ttft, interval=interval)
+            if fault is None:
+                self._charge(completion, streamed=True)
             return
 
         if legacy:
@@ -381,6 +388,24 @@ class Handler(BaseHTTPRequestHandler):
         self.conn.wait(ttft)
         rec.tokens_sent = len(completion.tokens)
         self._send_whole(obj, fault, ray)
+        if fault is None:
+            self._charge(completion, streamed=False)
+
+    def _rate_limited(self, completion: _text.Completion) -> bool:
+        """Answer 429/503 if the account limit refuses the request; True if it did."""
+        tokens = completion.prompt_tokens + len(completion.tokens)
+        admission = self.server.emulator.account.admit(tokens)
+        if admission.status is None:
+            return False
+        self._send_http_error(admission.status, extra=admission.headers)
+        return True
+
+    def _charge(self, completion: _text.Completion, *, streamed: bool) -> None:
+        # The same completion_tokens the usage object carried (a stream counts its eos chunk).
+        tokens = len(completion.tokens)
+        if streamed and not (completion.finish_reason == "length" and tokens):
+            tokens += 1
+        self.server.emulator.account.charge(completion.prompt_tokens, tokens)
 
     def _send_whole(self, obj: object, fault: FaultSpec | None, ray: str) -> None:
         payload = _wire.dumps(obj).encode("utf-8")

@@ -17,6 +17,7 @@ from typing import Any
 from langchain_together_stream._net import is_loopback
 from langchain_together_stream.emulator._chat import ChatResponder
 from langchain_together_stream.emulator._handler import Handler
+from langchain_together_stream.emulator._ratelimit import AccountRateLimit, Ledger
 
 __all__ = ["EmulatorHTTPServer", "RecordedRequest", "Responder", "TogetherEmulator"]
 
@@ -192,6 +193,9 @@ class TogetherEmulator:
             "model" gives (tokenized and streamed, honouring ``max_tokens``/``stop``);
             None falls back to the default corpus generator.
         host: Interface to bind. Only loopback unless ``allow_remote`` is True.
+        rate_limit: An account-level limit (requests/s, tokens/min) answered with 429s and
+            503 bursts as Together does; None admits everything. Either way ``ledger``
+            counts the tokens served.
         allow_remote: Permit a non-loopback ``host`` (the CLI's explicit ``--host``).
         chat_responder: ``(messages, request_json) -> ChatReply | str | None`` for
             ``/v1/chat/completions``: text, tool calls and reasoning to stream; None
@@ -212,6 +216,7 @@ class TogetherEmulator:
         responder: Responder | None = None,
         *,
         host: str = "127.0.0.1",
+        rate_limit: AccountRateLimit | None = None,
         allow_remote: bool = False,
         chat_responder: ChatResponder | None = None,
         reject_required_tool_choice: bool = True,
@@ -232,6 +237,7 @@ class TogetherEmulator:
         self.responder = responder
         self.chat_responder = chat_responder
         self.reject_required_tool_choice = reject_required_tool_choice
+        self.account = rate_limit if rate_limit is not None else AccountRateLimit()
         self._requested_port = port
         self._server: EmulatorHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -321,8 +327,17 @@ class TogetherEmulator:
         server = self._server
         return 0 if server is None else server.connections_opened
 
+    @property
+    def ledger(self) -> Ledger:
+        """Requests admitted and refused, and tokens of the answers served in full.
+
+        Also served as JSON at ``GET {root_url}/emulator/ledger``.
+        """
+        return self.account.ledger
+
     def clear(self) -> None:
-        """Forget recorded requests and the ``*-then-ok`` fault counters."""
+        """Forget recorded requests, the ``*-then-ok`` fault counters and the ledger."""
+        self.account.clear()
         with self._cond:
             self._records.clear()
             self._attempts.clear()

@@ -8,6 +8,7 @@ ours and compare everything the callbacks and a tracer saw.
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 from typing import Any
 
 import pytest
@@ -17,7 +18,14 @@ from langchain_core.prompts import PromptTemplate
 from langchain_core.tracers.run_collector import RunCollectorCallbackHandler
 
 from langchain_together_stream import TogetherError, TogetherLLM
-from langchain_together_stream._runs import FAST_STREAM, astream_run, stream_run
+from langchain_together_stream._runs import (
+    _CHECKED,
+    FAST_STREAM,
+    astream_run,
+    fingerprint,
+    installed_fingerprint,
+    stream_run,
+)
 from tests.conftest import make_llm
 from tests.scripted_server import Reply, completion_chunk, sse_body, token_stream
 
@@ -130,10 +138,14 @@ SCENARIOS = {
 
 
 def test_the_fast_path_is_in_use_with_this_langchain_core() -> None:
-    # Otherwise the comparisons below would compare langchain-core with itself.
+    # Fails on a langchain-core whose run logic differs from the copy: without the fast path
+    # stream() is correct but quadratic, and the comparisons below would compare
+    # langchain-core with itself.
+    version = importlib.metadata.version("langchain-core")
     assert FAST_STREAM, (
-        "langchain-core's minor release is not in _runs._CHECKED_MINORS: compare "
-        "BaseLLM.stream/astream with _runs.py, update it, and add the release"
+        f"langchain-core {version} has code fingerprint {installed_fingerprint()}, not one of "
+        f"{sorted(_CHECKED)}: compare its BaseLLM.stream/astream (and the internals named in "
+        "_runs._USED) with _runs.py, update the copy, and record the new fingerprint"
     )
     llm = TogetherLLM(model="m", api_key="k")
     assert llm.stream("x").gi_code is stream_run.__code__  # type: ignore[attr-defined]
@@ -180,3 +192,34 @@ def test_astream_events_match_langchain_core(serve: Any, monkeypatch: pytest.Mon
     monkeypatch.setattr(TogetherLLM, "astream", BaseLLM.astream)
     assert collect() == ours
     assert [data["chunk"].text for kind, _, data in ours if kind == "on_llm_stream"][:6] == TOKENS
+
+
+STREAM_SOURCE = """
+def stream(self, x):
+    \"\"\"Doc.\"\"\"
+    total = None  # the running total
+    for chunk in self._stream(x):
+        total = chunk if total is None else total + chunk
+    return total
+"""
+
+
+def test_fingerprint_ignores_formatting_comments_and_docstrings() -> None:
+    reformatted = (
+        STREAM_SOURCE.replace('    """Doc."""\n', "")
+        .replace("  # the running total", "")
+        .replace("total = chunk if", "total = (\n        chunk if")
+        .replace("+ chunk\n", "+ chunk\n    )\n")
+    )
+    indented = "\n".join("    " + line for line in STREAM_SOURCE.splitlines())
+    base = fingerprint({"BaseLLM.stream": STREAM_SOURCE})
+    assert fingerprint({"BaseLLM.stream": reformatted}) == base
+    assert fingerprint({"BaseLLM.stream": indented}) == base
+
+
+def test_fingerprint_sees_changed_and_missing_code() -> None:
+    base = fingerprint({"BaseLLM.stream": STREAM_SOURCE, "helper": "def helper(): pass"})
+    changed = STREAM_SOURCE.replace("total + chunk", "chunk + total")
+    assert fingerprint({"BaseLLM.stream": changed, "helper": "def helper(): pass"}) != base
+    assert fingerprint({"BaseLLM.stream": STREAM_SOURCE, "helper": None}) != base
+    assert fingerprint({"BaseLLM.astream": STREAM_SOURCE, "helper": "def helper(): pass"}) != base
