@@ -13,7 +13,7 @@ help:
 	@echo "make lint   - ruff + mypy --strict"
 	@echo "make format - ruff format + fixes"
 	@echo "make demo   - stream a completion from the offline Together emulator"
-	@echo "make bench  - benchmark against the peers in .venv-bench; writes benchmarks/RESULTS.md"
+	@echo "make bench  - completion and chat benchmarks against the peers in .venv-bench; writes benchmarks/RESULTS.md"
 	@echo "make bench-concurrency - N = 1..1000 concurrent paced streams; its RESULTS.md section"
 	@echo "make bench-ray - Ray batch generation with 1, 2, 4 actors against a rate cap"
 
@@ -73,13 +73,13 @@ BENCH_STAMP := $(BENCH_VENV)/.installed
 $(BENCH_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade "pip>=25.1"
-	$(BENCH_VENV)/bin/python -m pip install --quiet -e . langchain-openai openai together matplotlib
+	$(BENCH_VENV)/bin/python -m pip install --quiet -e . langchain-openai langchain-together openai together matplotlib
 	touch $(BENCH_STAMP)
 
 # Upgraded like .venv: the benchmark measures the releases a fresh install gets (RESULTS.md
 # lists them).
 BENCH_UPGRADE := $(BENCH_VENV)/bin/python -m pip install --quiet --upgrade \
-	--upgrade-strategy eager -e . langchain-openai openai together matplotlib
+	--upgrade-strategy eager -e . langchain-openai langchain-together openai together matplotlib
 
 bench: $(BENCH_STAMP)
 	$(BENCH_UPGRADE)

@@ -5,6 +5,7 @@ client for the GIL; it prints its port on the first line of stdout. The request 
 the reply, so every client can be pointed at it with a plain `base_url`:
 
     POST /{framing}/{tokens}/{interval_us}/v1/completions
+    POST /{framing}/{tokens}/{interval_us}/v1/chat/completions
 
 - `framing`: `chunked` (one HTTP chunk per event, keep-alive) or `close` (no length, the
   connection closes at the end of the body);
@@ -16,7 +17,9 @@ the reply, so every client can be pointed at it with a plain `base_url`:
   the machine).
 
 Events have the exact shape of Together's /v1/completions chunks
-(`tests/scripted_server.py:completion_chunk`).
+(`tests/scripted_server.py:completion_chunk`), or, on a `/chat/completions` path, of its chat
+chunks (`tests/chat_chunks.py:chat_chunk`: `delta.content`, the finish chunk with `"stop"`,
+a seed above 2**63 and usage with a top-level `cached_tokens`).
 
 Two servers answer the same paths. The default (`serve_forever`) runs one thread per
 connection. `--asyncio` runs one event loop with a listen backlog of `--backlog` (4096), so
@@ -40,15 +43,26 @@ import threading
 import time
 from functools import lru_cache
 
+from tests.chat_chunks import chat_chunk
 from tests.scripted_server import completion_chunk
 
 _PLACEHOLDER = "\x00TOKEN\x00"
 _TEMPLATE = json.dumps(completion_chunk(_PLACEHOLDER)).replace(json.dumps(_PLACEHOLDER), "{}")
+# The chat chunk carries the token twice (`text` and `delta.content`), as Together sends it.
+_CHAT_TEMPLATE = json.dumps(chat_chunk(_PLACEHOLDER)).replace(json.dumps(_PLACEHOLDER), "{}")
 _FINAL = json.dumps(
     completion_chunk(
         "",
         "length",
         usage={"prompt_tokens": 1, "completion_tokens": 0, "total_tokens": 1},
+    )
+)
+_CHAT_FINAL = json.dumps(
+    chat_chunk(
+        "",
+        "stop",
+        usage={"prompt_tokens": 1, "completion_tokens": 0, "total_tokens": 1, "cached_tokens": 0},
+        seed=13362809677919627000,
     )
 )
 MAX_TOKENS = 2_000_000
@@ -62,9 +76,10 @@ def token_text(index: int) -> str:
     return f" w{index % 10000}"
 
 
-def event(text: str) -> bytes:
-    """One SSE event carrying `text` in Together's completion chunk shape."""
-    return b"data: " + _TEMPLATE.replace("{}", json.dumps(text)).encode() + b"\n\n"
+def event(text: str, *, chat: bool = False) -> bytes:
+    """One SSE event carrying `text` in Together's completion (or chat) chunk shape."""
+    template = _CHAT_TEMPLATE if chat else _TEMPLATE
+    return b"data: " + template.replace("{}", json.dumps(text)).encode() + b"\n\n"
 
 
 def _frame(data: bytes, *, chunked: bool) -> bytes:
@@ -72,13 +87,18 @@ def _frame(data: bytes, *, chunked: bool) -> bytes:
 
 
 _TAIL = b"data: " + _FINAL.encode() + b"\n\n" + b"data: [DONE]\n\n"
+_CHAT_TAIL = b"data: " + _CHAT_FINAL.encode() + b"\n\n" + b"data: [DONE]\n\n"
+
+
+def _tail(*, chat: bool) -> bytes:
+    return _CHAT_TAIL if chat else _TAIL
 
 
 @lru_cache(maxsize=8)
-def body(tokens: int, *, chunked: bool) -> bytes:
+def body(tokens: int, *, chunked: bool, chat: bool = False) -> bytes:
     """The whole response body for a throughput stream of `tokens` tokens, framed."""
-    parts = [_frame(event(token_text(i)), chunked=chunked) for i in range(tokens)]
-    parts.append(_frame(_TAIL, chunked=chunked))
+    parts = [_frame(event(token_text(i), chat=chat), chunked=chunked) for i in range(tokens)]
+    parts.append(_frame(_tail(chat=chat), chunked=chunked))
     if chunked:
         parts.append(b"0\r\n\r\n")
     return b"".join(parts)
@@ -90,6 +110,13 @@ def _head(*, chunked: bool) -> bytes:
         "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\n"
         f"Cache-Control: no-cache\r\n{framing}\r\n\r\n"
     ).encode()
+
+
+def parse_path(path: str) -> tuple[str, int, int, bool]:
+    """`(framing, tokens, interval_us, chat)` from a request path (ValueError/IndexError)."""
+    parts = path.strip("/").split("/")
+    framing, tokens, interval_us = parts[0], min(int(parts[1]), MAX_TOKENS), int(parts[2])
+    return framing, tokens, interval_us, "chat" in parts[3:]
 
 
 def _read_request(reader: object) -> str | None:
@@ -114,14 +141,13 @@ def _serve(sock: socket.socket) -> None:
     reader = sock.makefile("rb")
     try:
         while (path := _read_request(reader)) is not None:
-            parts = path.strip("/").split("/")
-            framing, tokens, interval_us = parts[0], min(int(parts[1]), MAX_TOKENS), int(parts[2])
+            framing, tokens, interval_us, chat = parse_path(path)
             chunked = framing == "chunked"
             sock.sendall(_head(chunked=chunked))
             if interval_us == 0:
-                sock.sendall(body(tokens, chunked=chunked))
+                sock.sendall(body(tokens, chunked=chunked, chat=chat))
             else:
-                _paced(sock, tokens, interval_us / 1e6, chunked=chunked)
+                _paced(sock, tokens, interval_us / 1e6, chunked=chunked, chat=chat)
             if not chunked:
                 break
     except (OSError, ValueError, IndexError):
@@ -131,7 +157,7 @@ def _serve(sock: socket.socket) -> None:
         sock.close()
 
 
-def _paced(sock: socket.socket, tokens: int, interval: float, *, chunked: bool) -> None:
+def _paced(sock: socket.socket, tokens: int, interval: float, *, chunked: bool, chat: bool) -> None:
     start = time.monotonic()
     deadline = start + MAX_PACED_SECONDS
     for i in range(tokens):
@@ -141,8 +167,8 @@ def _paced(sock: socket.socket, tokens: int, interval: float, *, chunked: bool) 
             break
         if due > now:
             time.sleep(due - now)
-        sock.sendall(_frame(event(str(time.monotonic_ns())), chunked=chunked))
-    sock.sendall(_frame(_TAIL, chunked=chunked) + (b"0\r\n\r\n" if chunked else b""))
+        sock.sendall(_frame(event(str(time.monotonic_ns()), chat=chat), chunked=chunked))
+    sock.sendall(_frame(_tail(chat=chat), chunked=chunked) + (b"0\r\n\r\n" if chunked else b""))
 
 
 def serve_forever(listener: socket.socket) -> None:
@@ -238,21 +264,20 @@ class _Connection(asyncio.Protocol):
                 )
                 self._next_request()
                 return
-            parts = path.strip("/").split("/")
-            framing, tokens, interval_us = parts[0], min(int(parts[1]), MAX_TOKENS), int(parts[2])
+            framing, tokens, interval_us, chat = parse_path(path)
         except (ValueError, IndexError):
             self._close()
             return
         chunked = framing == "chunked"
         if interval_us == 0:
-            self.transport.write(_head(chunked=chunked) + body(tokens, chunked=chunked))
+            self.transport.write(_head(chunked=chunked) + body(tokens, chunked=chunked, chat=chat))
             self._done(chunked=chunked)
             return
         self.busy = True
         if self.timer is not None:
             self.timer.cancel()
         start = asyncio.get_running_loop().time()
-        self._paced(0, tokens, start, interval_us / 1e6, received, chunked=chunked)
+        self._paced(0, tokens, start, interval_us / 1e6, received, chunked=chunked, chat=chat)
 
     def _paced(
         self,
@@ -263,13 +288,14 @@ class _Connection(asyncio.Protocol):
         received: int,
         *,
         chunked: bool,
+        chat: bool,
     ) -> None:
         if self.transport is None:
             return
         loop = asyncio.get_running_loop()
         if index < tokens and loop.time() - start < MAX_PACED_SECONDS:
             written = time.monotonic_ns()
-            data = _frame(event(str(written)), chunked=chunked)
+            data = _frame(event(str(written), chat=chat), chunked=chunked)
             if index == 0:
                 self.transport.write(_head(chunked=chunked) + data)
                 self.stats.add(received, written)
@@ -277,12 +303,14 @@ class _Connection(asyncio.Protocol):
                 self.transport.write(data)
             self.timer = loop.call_at(
                 start + (index + 1) * interval,
-                lambda: self._paced(index + 1, tokens, start, interval, received, chunked=chunked),
+                lambda: self._paced(
+                    index + 1, tokens, start, interval, received, chunked=chunked, chat=chat
+                ),
             )
             return
         self.transport.write(
             (_head(chunked=chunked) if index == 0 else b"")
-            + _frame(_TAIL, chunked=chunked)
+            + _frame(_tail(chat=chat), chunked=chunked)
             + (b"0\r\n\r\n" if chunked else b"")
         )
         self.busy = False

@@ -3,6 +3,8 @@
     python -m benchmarks.run            # full run (what `make bench` does), ~5-8 minutes
     python -m benchmarks.run --quick    # tiny sizes, seconds
     python -m benchmarks.run --clients ours,raw_floor --out /tmp/bench
+    python -m benchmarks.run --chat-clients chat_ours,chat_raw_floor,chat_core_floor
+    python -m benchmarks.run --chat-clients none    # skip the chat table (and keep the old one)
 
 Every figure is a median over rounds taken after a warm-up, with the clients interleaved
 (and the order rotated each round) so machine drift hits all of them alike. The load server
@@ -31,6 +33,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks import chat
 from benchmarks.clients import BY_NAME, CLIENTS, Client, OnToken, Runner
 from benchmarks.stages import breakdown, decoders
 
@@ -428,8 +431,8 @@ def _versions() -> str:
     # Imported here, after the measurements: the import benchmark wants a cold package.
     from langchain_together_stream import _runs  # noqa: PLC0415
 
-    names = ["langchain-core", "langchain-openai", "openai", "together", "requests"]
-    names += ["urllib3", "sseclient-py", "pydantic", "msgspec", "aiohttp", "httpx"]
+    names = ["langchain-core", "langchain-openai", "langchain-together", "openai", "together"]
+    names += ["requests", "urllib3", "sseclient-py", "pydantic", "msgspec", "aiohttp", "httpx"]
     installed = {
         dist.metadata["Name"].lower(): dist.version for dist in importlib.metadata.distributions()
     }
@@ -576,6 +579,8 @@ def chart(figures: dict[str, Figures], path: Path) -> str | None:
 
 
 CONCURRENCY_HEADING = "## Concurrency"
+# Sections of RESULTS.md written by other harnesses (`benchmarks.ray_scaling` names its own).
+OTHER_RUNS_HEADINGS = (CONCURRENCY_HEADING, "## Ray scaling")
 
 
 def splice_section(report: str, section: str, heading: str = CONCURRENCY_HEADING) -> str:
@@ -616,17 +621,64 @@ def _timed(label: str, step: Callable[[], object]) -> object:
     return result
 
 
-def _available(wanted: list[str]) -> tuple[list[Client], dict[str, str]]:
+def _available(
+    wanted: list[str], by_name: dict[str, Client] = BY_NAME
+) -> tuple[list[Client], dict[str, str]]:
     clients: list[Client] = []
     skipped: dict[str, str] = {}
     for name in wanted:
-        reason = BY_NAME[name].skip_reason()
+        reason = by_name[name].skip_reason()
         if reason:
-            print(f"[bench] skipping {BY_NAME[name].label}: {reason}", flush=True)
+            print(f"[bench] skipping {by_name[name].label}: {reason}", flush=True)
             skipped[name] = reason
         else:
-            clients.append(BY_NAME[name])
+            clients.append(by_name[name])
     return clients, skipped
+
+
+def _chat_table(clients: list[Client], skipped: dict[str, str], port: int, sizes: Sizes) -> str:
+    """Measure the chat clients on the running load server; their RESULTS.md section."""
+    measured = _timed("chat throughput", lambda: throughput(clients, port, sizes))
+    stages: list[tuple[str, str, float | None]] = []
+    if any(client.name == "chat_ours" for client in clients):
+        stages = _timed(  # type: ignore[assignment]
+            "where our chat CPU goes",
+            lambda: chat.breakdown(url(port, "chunked", sizes.tokens), sizes.tokens, sizes.rounds),
+        )
+    return chat.render(
+        measured,  # type: ignore[arg-type]
+        skipped,
+        stages,
+        tokens=sizes.tokens,
+        rounds=sizes.rounds,
+    )
+
+
+def _chat_wanted(parser: argparse.ArgumentParser, option: str | None) -> list[str]:
+    if option is None:
+        return list(chat.CHAT_BY_NAME)
+    wanted = [name for name in option.split(",") if name and name != "none"]
+    unknown = [name for name in wanted if name not in chat.CHAT_BY_NAME]
+    if unknown:
+        parser.error(f"unknown chat clients: {', '.join(unknown)}")
+    return wanted
+
+
+def _write(report: str, results: Path, chat_section: str | None) -> str:
+    """Write RESULTS.md: this run's report and sections owned by other runs; return it."""
+    previous = results.read_text(encoding="utf-8") if results.exists() else ""
+    # A run without chat clients keeps the last chat table.
+    chat_section = chat_section or section_of(previous, chat.HEADING)
+    if chat_section is not None:
+        report = splice_section(report, chat_section, chat.HEADING)
+    # `benchmarks.concurrency` and `benchmarks.ray_scaling` own their sections; a rerun of
+    # this harness keeps them.
+    for heading in OTHER_RUNS_HEADINGS:
+        kept = section_of(previous, heading)
+        if kept is not None:
+            report = splice_section(report, kept, heading)
+    results.write_text(report, encoding="utf-8")
+    return report
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -634,6 +686,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes, for smoke tests")
     parser.add_argument("--clients", help="comma-separated subset of: " + ", ".join(BY_NAME))
+    parser.add_argument(
+        "--chat-clients",
+        help="comma-separated subset of: " + ", ".join(chat.CHAT_BY_NAME) + " (or none)",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks")
     parser.add_argument("--rss-child", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -648,6 +704,9 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown clients: {', '.join(unknown)}")
     clients, skipped = _available(wanted)
+    chat_clients, chat_skipped = _available(
+        _chat_wanted(parser, args.chat_clients), chat.CHAT_BY_NAME
+    )
     if not clients:
         print("[bench] nothing to run", file=sys.stderr)
         return 1
@@ -660,6 +719,9 @@ def main(argv: list[str] | None = None) -> int:
             "throughput", lambda: throughput(clients, port, sizes)
         ).items():
             figures[name].tokens_per_s, figures[name].cpu_us_per_token = tps, cpu
+        chat_section = (
+            _chat_table(chat_clients, chat_skipped, port, sizes) if chat_clients else None
+        )
         for framing in ("chunked", "close"):
             for name, (p50, p99) in _timed(  # type: ignore[attr-defined]
                 f"latency {framing}", lambda framing=framing: latency(clients, port, sizes, framing)
@@ -689,12 +751,7 @@ def main(argv: list[str] | None = None) -> int:
         figures[name].import_ms = ms
     args.out.mkdir(parents=True, exist_ok=True)
     report = render(figures, skipped, sizes, rate, quick=args.quick, stages=stages, decode=decode)
-    results = args.out / "RESULTS.md"
-    # `benchmarks.concurrency` owns its own section; a rerun of this harness keeps it.
-    kept = section_of(results.read_text(encoding="utf-8")) if results.exists() else None
-    if kept is not None:
-        report = splice_section(report, kept)
-    results.write_text(report, encoding="utf-8")
+    report = _write(report, args.out / "RESULTS.md", chat_section)
     problem = chart(figures, args.out / "results.png")
     if problem:
         print(f"[bench] {problem}", flush=True)

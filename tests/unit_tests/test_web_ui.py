@@ -1,14 +1,19 @@
-"""The web UI example in a real headless Chromium: tokens appear as they arrive."""
+"""The web UI example in a real headless Chromium: tokens appear as they arrive.
+
+The same page drives TogetherLLM, ChatTogether and the LangGraph agent of
+examples/chat_agent.py (`?mode=` or the menu).
+"""
 
 import os
 import shutil
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 
-from langchain_together_stream import TogetherLLM
+from langchain_together_stream import ChatTogether, TogetherLLM
 from langchain_together_stream.emulator import TogetherEmulator
 from tests.unit_tests.test_examples import load
 
@@ -42,7 +47,10 @@ def web_app(model: str) -> Iterator[tuple[str, TogetherEmulator]]:
         llm = TogetherLLM(
             model=model, api_key="emulator-key", base_url=emulator.base_url, max_tokens=20
         )
-        server = app.make_server(llm)
+        chat = ChatTogether(
+            model=model, api_key="emulator-key", base_url=emulator.base_url, max_tokens=20
+        )
+        server = app.make_server(llm, chat=chat)
         thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
         thread.start()
         try:
@@ -63,6 +71,23 @@ def browser_page() -> Iterator[object]:
             browser.close()
 
 
+def watch(page: Any, emulator: TogetherEmulator) -> tuple[list[str], int | None]:
+    """Every distinct state of #output until the page says done, and how many tokens the
+    emulator had written when the first text showed."""
+    snapshots: list[str] = []
+    sent_when_first_shown = None
+    for _ in range(400):
+        text = page.inner_text("#output")
+        if text and sent_when_first_shown is None:
+            sent_when_first_shown = emulator.requests[-1].tokens_sent
+        if not snapshots or snapshots[-1] != text:
+            snapshots.append(text)
+        if page.inner_text("#status") in {"done", "failed"}:
+            break
+        page.wait_for_timeout(10)
+    return snapshots, sent_when_first_shown
+
+
 def test_tokens_appear_incrementally() -> None:
     with (
         web_app("meta-llama/Llama-3.3-70B-Instruct-Turbo") as (url, emulator),
@@ -70,20 +95,12 @@ def test_tokens_appear_incrementally() -> None:
     ):
         page.goto(url)  # type: ignore[attr-defined]
         page.click("button")  # type: ignore[attr-defined]
-        snapshots = []
-        sent_when_first_shown = None
-        for _ in range(400):
-            text = page.inner_text("#output")  # type: ignore[attr-defined]
-            if text and sent_when_first_shown is None:
-                sent_when_first_shown = emulator.requests[-1].tokens_sent
-            if not snapshots or snapshots[-1] != text:
-                snapshots.append(text)
-            if page.inner_text("#status") == "done":  # type: ignore[attr-defined]
-                break
-            page.wait_for_timeout(10)  # type: ignore[attr-defined]
+        snapshots, sent_when_first_shown = watch(page, emulator)
         times = page.evaluate("window.tokenTimes")  # type: ignore[attr-defined]
         final = page.inner_text("#output")  # type: ignore[attr-defined]
+        modes = [request.path for request in emulator.requests]
     assert page is not None
+    assert modes == ["/v1/completions"]
     assert len(times) == 20
     # Each observed state extends the previous one: the text grew token by token...
     assert len(snapshots) >= 5
@@ -105,3 +122,58 @@ def test_a_server_side_error_shows_on_the_page() -> None:
     assert message.startswith("Error:")
     assert "mid-stream" in message
     assert partial.strip()  # the tokens before the failure stay on the page
+
+
+@pytest.mark.parametrize("how", ["query", "menu"])
+def test_the_agent_mode_shows_the_tool_call_and_streams_the_answer(how: str) -> None:
+    with (
+        web_app("meta-llama/Llama-3.3-70B-Instruct-Turbo") as (url, emulator),
+        browser_page() as page,
+    ):
+        if how == "query":
+            page.goto(url + "?mode=agent")  # type: ignore[attr-defined]
+        else:
+            page.goto(url)  # type: ignore[attr-defined]
+            page.select_option("#mode", "agent")  # type: ignore[attr-defined]
+        assert page.input_value("#prompt") == "Use multiply to work out 12 times 7."  # type: ignore[attr-defined]
+        page.click("button")  # type: ignore[attr-defined]
+        snapshots, sent_when_first_shown = watch(page, emulator)
+        tools = page.inner_text("#tools")  # type: ignore[attr-defined]
+        status = page.inner_text("#status")  # type: ignore[attr-defined]
+        final = page.inner_text("#output")  # type: ignore[attr-defined]
+        bodies = [request.json for request in emulator.requests if request.json]
+        paths = {request.path for request in emulator.requests}
+    assert status == "done"
+    assert tools.splitlines() == ["calling multiply", "result: multiply -> 84"]
+    assert final == "The multiply tool returned 84."
+    # The answer grew on the page, chunk by chunk, while the model was still writing it.
+    assert len([text for text in snapshots if text]) >= 3
+    assert all(b.startswith(a) for a, b in zip(snapshots, snapshots[1:], strict=False))
+    assert sent_when_first_shown is not None
+    assert sent_when_first_shown < emulator.requests[-1].tokens_sent
+    # Two chat turns: the tool call, then the answer after the tool's result.
+    assert paths == {"/v1/chat/completions"}
+    assert len(bodies) == 2
+    assert bodies[1]["messages"][-1]["content"] == "84"
+
+
+def test_the_chat_mode_streams_chat_model_chunks() -> None:
+    with (
+        web_app("meta-llama/Llama-3.3-70B-Instruct-Turbo") as (url, emulator),
+        browser_page() as page,
+    ):
+        page.goto(url + "?mode=chat")  # type: ignore[attr-defined]
+        page.click("button")  # type: ignore[attr-defined]
+        snapshots, sent_when_first_shown = watch(page, emulator)
+        times = page.evaluate("window.tokenTimes")  # type: ignore[attr-defined]
+        final = page.inner_text("#output")  # type: ignore[attr-defined]
+        (request,) = emulator.requests
+    assert request.path == "/v1/chat/completions"
+    assert request.json is not None
+    assert request.json["messages"] == [{"role": "user", "content": "Tell me about Alan Turing."}]
+    assert len(times) == 20  # max_tokens=20, one event per token
+    assert len(snapshots) >= 5
+    assert all(b.startswith(a) for a, b in zip(snapshots, snapshots[1:], strict=False))
+    assert final.strip()
+    assert sent_when_first_shown is not None
+    assert sent_when_first_shown < 20
