@@ -153,7 +153,6 @@ def test_locals_captured_by_error_reporters_do_not_reveal_the_key() -> None:
     # chained requests/urllib3 exception hold the header dict and the raw request bytes, as
     # with any HTTP client; reporters scrub those by key name ("authorization"), but they
     # cannot scrub a dataclass repr, so the package's own locals must not show the key.
-    # Fails today: `_transport.StreamRequest` prints `api_key` in its repr.
     llm = TogetherLLM(model="m", api_key=KEY, base_url=closed_port_url(), max_retries=0)
     with pytest.raises(TogetherError) as info:
         llm.invoke("x")
@@ -211,7 +210,6 @@ def test_changing_base_url_later_is_checked_too(serve: Any) -> None:
     good = llm.base_url
     with pytest.raises(TogetherConfigurationError):
         llm.base_url = "http://evil.example/v1"
-    # Fails today (llms.py): pydantic sets the field before the after-validator raises.
     # A rejected assignment must not stick: code that catches the error and carries on
     # would otherwise send the key in clear text to that host on the next call.
     assert llm.base_url == good

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from langchain_core.caches import InMemoryCache
-from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.globals import set_llm_cache
 from langchain_core.load import dumpd, dumps, load
 from langchain_core.output_parsers import StrOutputParser
@@ -29,6 +28,7 @@ from langchain_together_stream import (
     __version__,
 )
 from tests.conftest import make_llm
+from tests.llm_helpers import Recorder, json_error, paused_after_two_tokens
 from tests.scripted_server import (
     Reply,
     completion_chunk,
@@ -38,26 +38,6 @@ from tests.scripted_server import (
 
 TOKENS = ["Alan", " Turing", " was", " a", " mathematician", "."]
 KEY = "sk-test-SECRET-0123456789"
-
-
-class Recorder(BaseCallbackHandler):
-    def __init__(self) -> None:
-        self.events: list[tuple[str, Any]] = []
-
-    def on_llm_start(self, serialized: Any, prompts: Any, **kwargs: Any) -> None:
-        self.events.append(("start", prompts))
-
-    def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
-        self.events.append(("token", token, kwargs.get("chunk")))
-
-    def on_llm_end(self, response: Any, **kwargs: Any) -> None:
-        self.events.append(("end", response))
-
-    def on_llm_error(self, error: BaseException, **kwargs: Any) -> None:
-        self.events.append(("error", error))
-
-    def kinds(self) -> list[str]:
-        return [event[0] for event in self.events]
 
 
 # --- streaming and results -------------------------------------------------------------
@@ -410,18 +390,8 @@ def test_one_pooled_connection_is_reused_across_calls(serve: Any) -> None:
     assert server.connections == 1
 
 
-def _paused_after_two_tokens() -> Reply:
-    return Reply(
-        body=[
-            *sse_body(completion_chunk("a"), completion_chunk("b"), done=False),
-            10.0,
-            *token_stream(["c"]),
-        ]
-    )
-
-
 def test_break_closes_the_connection_at_once_without_gc(serve: Any) -> None:
-    server = serve(_paused_after_two_tokens())
+    server = serve(paused_after_two_tokens())
     gc.disable()
     try:
         for token in make_llm(server).stream("x"):
@@ -434,7 +404,7 @@ def test_break_closes_the_connection_at_once_without_gc(serve: Any) -> None:
 
 
 def test_closing_the_iterator_closes_the_connection(serve: Any) -> None:
-    server = serve(_paused_after_two_tokens())
+    server = serve(paused_after_two_tokens())
     gc.disable()
     try:
         tokens = make_llm(server).stream("x")
@@ -479,20 +449,6 @@ def test_crlf_and_keepalive_comments(serve: Any) -> None:
 # --- failures ------------------------------------------------------------------------------
 
 
-def _json_error(
-    status: int, message: str, kind: str, headers: list[tuple[str, str]] | None = None
-) -> Reply:
-    body = json.dumps(
-        {"id": "req-1", "error": {"message": message, "type": kind, "param": None, "code": None}}
-    )
-    return Reply(
-        status=status,
-        headers=[("Content-Type", "application/json"), *(headers or [])],
-        body=[body.encode()],
-        framing="length",
-    )
-
-
 @pytest.mark.parametrize(
     ("status", "cls"),
     [
@@ -512,7 +468,7 @@ def _json_error(
 def test_status_errors_are_typed_with_togethers_message(
     serve: Any, status: int, cls: type[TogetherAPIError]
 ) -> None:
-    server = serve(_json_error(status, "it went wrong", "some_type"))
+    server = serve(json_error(status, "it went wrong", "some_type"))
     recorder = Recorder()
     with pytest.raises(cls) as info:
         make_llm(server, max_retries=0).invoke("x", config={"callbacks": [recorder]})
@@ -526,7 +482,7 @@ def test_status_errors_are_typed_with_togethers_message(
 
 def test_rate_limit_is_retried_honouring_retry_after(serve: Any) -> None:
     server = serve(
-        _json_error(429, "slow down", "rate_limit_exceeded", [("Retry-After", "0.05")]),
+        json_error(429, "slow down", "rate_limit_exceeded", [("Retry-After", "0.05")]),
         Reply(body=token_stream(TOKENS)),
     )
     assert make_llm(server).invoke("x") == "".join(TOKENS)
@@ -534,7 +490,7 @@ def test_rate_limit_is_retried_honouring_retry_after(serve: Any) -> None:
 
 
 def test_server_errors_are_retried_up_to_max_retries(serve: Any) -> None:
-    server = serve(_json_error(503, "Overloaded", "server_error", [("Retry-After", "0.01")]))
+    server = serve(json_error(503, "Overloaded", "server_error", [("Retry-After", "0.01")]))
     with pytest.raises(TogetherServerError):
         make_llm(server, max_retries=3).invoke("x")
     assert len(server.seen) == 4
@@ -542,7 +498,7 @@ def test_server_errors_are_retried_up_to_max_retries(serve: Any) -> None:
 
 def test_credit_limit_is_never_retried(serve: Any) -> None:
     server = serve(
-        _json_error(429, "Credit limit reached", "credit_limit", [("Retry-After", "0.01")])
+        json_error(429, "Credit limit reached", "credit_limit", [("Retry-After", "0.01")])
     )
     with pytest.raises(TogetherRateLimitError) as info:
         make_llm(server, max_retries=3).invoke("x")
@@ -699,7 +655,7 @@ def test_concurrent_streams_from_threads_share_one_instance(serve: Any) -> None:
 
 
 def test_a_retry_after_beyond_the_cap_is_raised_not_waited(serve: Any) -> None:
-    server = serve(_json_error(429, "slow down", "rate_limit_exceeded", [("Retry-After", "120")]))
+    server = serve(json_error(429, "slow down", "rate_limit_exceeded", [("Retry-After", "120")]))
     with pytest.raises(TogetherRateLimitError) as info:
         make_llm(server, max_retries=3).invoke("x")
     assert info.value.retry_after == 120

@@ -9,7 +9,6 @@ import time
 from typing import Any
 
 import pytest
-from langchain_core.callbacks import AsyncCallbackHandler
 from langchain_core.prompts import PromptTemplate
 
 from langchain_together_stream import (
@@ -21,32 +20,11 @@ from langchain_together_stream import (
     TogetherTimeoutError,
 )
 from tests.conftest import make_llm
+from tests.llm_helpers import AsyncRecorder, Recorder, json_error, paused_after_two_tokens
 from tests.scripted_server import Reply, completion_chunk, sse_body, token_stream
-from tests.unit_tests.test_llms import Recorder, _json_error
 
 TOKENS = ["Alan", " Turing", " was", " a", " mathematician", "."]
 KEY = "sk-test-SECRET-0123456789"
-
-
-class AsyncRecorder(AsyncCallbackHandler):
-    def __init__(self) -> None:
-        self.events: list[Any] = []
-
-    async def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
-        self.events.append(("token", token))
-
-    async def on_llm_error(self, error: BaseException, **kwargs: Any) -> None:
-        self.events.append(("error", error))
-
-
-def _paused_after_two_tokens() -> Reply:
-    return Reply(
-        body=[
-            *sse_body(completion_chunk("a"), completion_chunk("b"), done=False),
-            10.0,
-            *token_stream(["c"]),
-        ]
-    )
 
 
 # --- parity with the sync path -----------------------------------------------------------
@@ -131,7 +109,7 @@ def test_astream_events_shows_each_token(serve: Any) -> None:
 
 
 def test_cancelling_the_task_closes_the_connection(serve: Any) -> None:
-    server = serve(_paused_after_two_tokens())
+    server = serve(paused_after_two_tokens())
     got: list[str] = []
 
     async def consume() -> None:
@@ -153,7 +131,7 @@ def test_cancelling_the_task_closes_the_connection(serve: Any) -> None:
 
 
 def test_break_and_aclose_close_the_connection(serve: Any) -> None:
-    server = serve(_paused_after_two_tokens())
+    server = serve(paused_after_two_tokens())
     llm = make_llm(server)
 
     async def leave_by_break() -> float | None:
@@ -181,7 +159,7 @@ def test_break_and_aclose_close_the_connection(serve: Any) -> None:
     [(401, TogetherAPIError), (429, TogetherRateLimitError), (503, TogetherServerError)],
 )
 def test_status_errors_are_typed_and_reported_once(serve: Any, status: int, cls: type) -> None:
-    server = serve(_json_error(status, "it went wrong", "some_type"))
+    server = serve(json_error(status, "it went wrong", "some_type"))
     recorder = AsyncRecorder()
     with pytest.raises(cls) as info:
         asyncio.run(make_llm(server, max_retries=0).ainvoke("x", config={"callbacks": [recorder]}))
@@ -192,7 +170,7 @@ def test_status_errors_are_typed_and_reported_once(serve: Any, status: int, cls:
 
 def test_rate_limit_is_retried_then_succeeds(serve: Any) -> None:
     server = serve(
-        _json_error(429, "slow down", "rate_limit_exceeded", [("Retry-After", "0.05")]),
+        json_error(429, "slow down", "rate_limit_exceeded", [("Retry-After", "0.05")]),
         Reply(body=token_stream(TOKENS)),
     )
     assert asyncio.run(make_llm(server).ainvoke("x")) == "".join(TOKENS)
