@@ -57,57 +57,6 @@ def test_status_errors_are_typed_with_togethers_message(
     assert [event[0] for event in recorder.events].count("error") == 1
 
 
-def test_rate_limit_is_retried_honouring_retry_after(serve: Any, path: Path) -> None:
-    server = serve(
-        json_error(429, "slow down", "rate_limit_exceeded", [("Retry-After", "0.05")]),
-        Reply(body=token_stream(TOKENS)),
-    )
-    assert path.invoke(make_llm(server)) == TEXT
-    assert len(server.seen) == 2
-
-
-def test_server_errors_are_retried_up_to_max_retries(serve: Any, path: Path) -> None:
-    server = serve(json_error(503, "Overloaded", "server_error", [("Retry-After", "0.01")]))
-    with pytest.raises(TogetherServerError):
-        path.invoke(make_llm(server, max_retries=3))
-    assert len(server.seen) == 4
-
-
-def test_credit_limit_is_never_retried(serve: Any, path: Path) -> None:
-    server = serve(
-        json_error(429, "Credit limit reached", "credit_limit", [("Retry-After", "0.01")])
-    )
-    with pytest.raises(TogetherRateLimitError) as info:
-        path.invoke(make_llm(server, max_retries=3))
-    assert info.value.retry_after == pytest.approx(0.01)
-    assert len(server.seen) == 1
-
-
-def test_a_retry_after_beyond_the_cap_is_raised_not_waited(serve: Any, path: Path) -> None:
-    server = serve(json_error(429, "slow down", "rate_limit_exceeded", [("Retry-After", "120")]))
-    with pytest.raises(TogetherRateLimitError) as info:
-        path.invoke(make_llm(server, max_retries=3))
-    assert info.value.retry_after == 120
-    assert len(server.seen) == 1
-
-
-@pytest.mark.parametrize("entry", ["invoke", "stream"])
-def test_no_retry_after_the_first_token(serve: Any, path: Path, entry: str) -> None:
-    body = [
-        *sse_body(completion_chunk("Hel"), completion_chunk("lo"), done=False),
-        b'data: {"error": {"message": "engine crashed", "type": "server_error"}}\n\n',
-    ]
-    server = serve(Reply(body=body), Reply(body=token_stream(TOKENS)))
-    recorder = Recorder()
-    call = getattr(path, entry)
-    with pytest.raises(TogetherStreamError, match="engine crashed") as info:
-        call(make_llm(server, max_retries=3), config={"callbacks": [recorder]})
-    assert info.value.partial_text == "Hello"
-    assert info.value.error_type == "server_error"
-    assert len(server.seen) == 1
-    assert recorder.kinds().count("error") == 1
-
-
 def test_named_error_event_mid_stream(serve: Any, path: Path) -> None:
     body = [
         *sse_body(completion_chunk("Hi"), done=False),
