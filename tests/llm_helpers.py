@@ -5,15 +5,20 @@ Test modules import these from here, never from one another.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import json
 import sys
+import traceback
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import pytest
 from langchain_core.callbacks import AsyncCallbackHandler, BaseCallbackHandler
 
+from langchain_together_stream import TogetherLLM
 from tests.scripted_server import Reply, completion_chunk, sse_body, token_stream
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -90,3 +95,36 @@ def load_example(relative: str) -> ModuleType:
     sys.modules[path.stem] = module
     spec.loader.exec_module(module)
     return module
+
+
+Call = Callable[..., str]
+
+
+def _invoke(llm: TogetherLLM, *args: Any, **kwargs: Any) -> str:
+    return llm.invoke(*args, **kwargs)
+
+
+def _ainvoke(llm: TogetherLLM, *args: Any, **kwargs: Any) -> str:
+    return asyncio.run(llm.ainvoke(*args, **kwargs))
+
+
+def _stream(llm: TogetherLLM, *args: Any, **kwargs: Any) -> str:
+    return "".join(llm.stream(*args, **kwargs))
+
+
+def _astream(llm: TogetherLLM, *args: Any, **kwargs: Any) -> str:
+    async def collect() -> str:
+        return "".join([token async for token in llm.astream(*args, **kwargs)])
+
+    return asyncio.run(collect())
+
+
+CALLS = pytest.mark.parametrize(
+    "call", [_invoke, _ainvoke, _stream, _astream], ids=["invoke", "ainvoke", "stream", "astream"]
+)
+"""Each call-time check runs through all four entry points: invoke, ainvoke, stream, astream."""
+
+
+def shown(error: BaseException) -> str:
+    """Everything an error shows: its formatted traceback and its attributes."""
+    return "".join(traceback.format_exception(error)) + repr(error.__dict__)

@@ -1,5 +1,7 @@
 """Secrets and hostile endpoints: the key goes to the configured host only, over TLS or
-loopback, and never into reprs, logs, tracing, serialisation or errors.
+loopback, and never into reprs, logs, tracing, serialisation or errors. A key no header can
+carry, or a base_url with a user name or password, is refused without being shown, however it
+arrives (argument, environment, later assignment, or a copy that skipped validation).
 
 What a pickle holds: the key, once, as the `SecretStr` field's value (pickling an LLM is how
 LangChain ships it to worker processes, so it must survive). No live connection or request
@@ -13,11 +15,13 @@ import json
 import logging
 import pickle
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from langchain_core.load import dumpd, dumps
 from langchain_core.prompts import PromptTemplate
+from pydantic import SecretStr
 
 from langchain_together_stream import (
     TogetherAPIError,
@@ -31,7 +35,9 @@ from langchain_together_stream import (
 )
 from tests.conftest import make_llm
 from tests.hostile import FAST, KEY, TEXT, TOKENS, Counter, closed_port_url, silent_listener
-from tests.scripted_server import Reply, completion_chunk, sse_body, token_stream
+from tests.llm_helpers import CALLS, Call
+from tests.llm_helpers import shown as _shown
+from tests.scripted_server import Reply, ScriptedServer, completion_chunk, sse_body, token_stream
 
 _LOGGERS = ("", "urllib3", "urllib3.connectionpool", "requests", "sseclient", "langchain_core")
 
@@ -257,3 +263,116 @@ def test_turning_the_opt_in_off_later_stops_clear_text_requests() -> None:
     llm.__dict__["allow_insecure_http"] = False  # however it got there, nothing is sent
     with pytest.raises(TogetherConfigurationError, match="clear text"):
         llm.invoke("x")
+
+
+@pytest.fixture
+def server(serve: Callable[..., ScriptedServer]) -> ScriptedServer:
+    return serve(Reply(body=token_stream(TOKENS)))
+
+
+# --- the API key ------------------------------------------------------------------------
+
+BAD_KEYS = {
+    "crlf": "sk-abc\r\nX-Injected: 1",
+    "lf": "sk-abc\n",
+    "nul": "sk-a\x00bc",
+    "del": "sk-abc\x7f",
+    "tab": "sk-a\tbc",
+    "latin-1": "sk-café",
+    "cyrillic": "sk-ключ",
+    "emoji": "sk-🔑",
+}
+
+
+@pytest.mark.parametrize("key", BAD_KEYS.values(), ids=BAD_KEYS.keys())
+def test_a_key_no_header_can_carry_is_refused_without_showing_it(
+    server: ScriptedServer, key: str
+) -> None:
+    with pytest.raises(TogetherConfigurationError, match="API key") as info:
+        make_llm(server, api_key=key)
+    assert key not in _shown(info.value)
+    assert "sk-abc" not in _shown(info.value)
+    assert server.connections == 0
+
+
+def test_a_bad_key_from_the_environment_is_refused_too(
+    server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TOGETHER_API_KEY", BAD_KEYS["crlf"])
+    with pytest.raises(TogetherConfigurationError, match="API key") as info:
+        TogetherLLM(model="m", base_url=server.base_url)
+    assert "sk-abc" not in _shown(info.value)
+
+
+def test_a_bad_key_assigned_later_is_refused_and_the_old_one_kept(server: ScriptedServer) -> None:
+    llm = make_llm(server)
+    with pytest.raises(TogetherConfigurationError, match="API key"):
+        llm.api_key = SecretStr(BAD_KEYS["lf"])
+    assert llm.invoke("x") == TEXT
+    assert server.seen[0].headers["authorization"] == f"Bearer {KEY}"
+
+
+@CALLS
+def test_a_bad_key_that_skipped_validation_is_never_sent(
+    server: ScriptedServer, call: Call
+) -> None:
+    # `model_copy(update=...)` does not validate: the request is checked again when built.
+    llm = make_llm(server).model_copy(update={"api_key": SecretStr(BAD_KEYS["crlf"])})
+    with pytest.raises(TogetherConfigurationError, match="API key") as info:
+        call(llm, "x")
+    assert "sk-abc" not in _shown(info.value)
+    assert server.connections == 0
+
+
+# --- base_url with a user name or password ----------------------------------------------
+
+
+def _with_password(server: ScriptedServer) -> str:
+    return server.base_url.replace("http://", "http://user:PASSWORD@")
+
+
+def test_a_base_url_with_a_password_is_refused_without_showing_it(server: ScriptedServer) -> None:
+    with pytest.raises(TogetherConfigurationError, match="user name or password") as info:
+        make_llm(server, base_url=_with_password(server))
+    assert "PASSWORD" not in _shown(info.value)
+    assert server.connections == 0
+
+
+@pytest.mark.parametrize(
+    "url", ["https://user@api.together.xyz/v1", "https://:PASSWORD@api.together.xyz/v1"]
+)
+def test_a_user_name_or_password_alone_is_refused_too(url: str) -> None:
+    with pytest.raises(TogetherConfigurationError, match="user name or password") as info:
+        TogetherLLM(model="m", api_key=KEY, base_url=url)
+    assert "PASSWORD" not in _shown(info.value)
+
+
+def test_a_password_in_the_environments_base_url_is_refused(
+    server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TOGETHER_BASE_URL", _with_password(server))
+    with pytest.raises(TogetherConfigurationError, match="user name or password") as info:
+        TogetherLLM(model="m", api_key=KEY)
+    assert "PASSWORD" not in _shown(info.value)
+
+
+def test_a_password_assigned_later_is_refused_and_never_shown(server: ScriptedServer) -> None:
+    llm = make_llm(server)
+    with pytest.raises(TogetherConfigurationError, match="user name or password") as info:
+        llm.base_url = _with_password(server)
+    assert "PASSWORD" not in _shown(info.value)
+    assert llm.base_url == server.base_url
+    for shown in (repr(llm), str(llm), dumps(llm), json.dumps(dict(llm._identifying_params))):
+        assert "PASSWORD" not in shown
+    assert llm.invoke("x") == TEXT
+
+
+@CALLS
+def test_a_password_that_skipped_validation_is_never_sent(
+    server: ScriptedServer, call: Call
+) -> None:
+    llm = make_llm(server).model_copy(update={"base_url": _with_password(server)})
+    with pytest.raises(TogetherConfigurationError, match="user name or password") as info:
+        call(llm, "x")
+    assert "PASSWORD" not in _shown(info.value)
+    assert server.connections == 0
