@@ -25,6 +25,7 @@ from pydantic import SecretStr
 
 from langchain_together_stream import (
     TogetherAPIError,
+    TogetherAuthenticationError,
     TogetherConfigurationError,
     TogetherError,
     TogetherLLM,
@@ -376,3 +377,59 @@ def test_a_password_that_skipped_validation_is_never_sent(
         call(llm, "x")
     assert "PASSWORD" not in _shown(info.value)
     assert server.connections == 0
+
+
+# --- in reprs, logs, and the clear-text rule -----------------------------------------------
+
+
+def test_key_never_appears_in_repr_str_dumps_or_logs(
+    serve: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = serve(
+        Reply(
+            status=401,
+            headers=[("Content-Type", "application/json")],
+            body=[b'{"error": {"message": "Invalid API key", "type": "invalid_api_key"}}'],
+            framing="length",
+        )
+    )
+    llm = make_llm(server)
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(TogetherAuthenticationError) as info:
+        llm.invoke("x")
+    texts = [
+        repr(llm),
+        str(llm),
+        dumps(llm),
+        json.dumps(dumpd(llm)),
+        str(info.value),
+        repr(info.value),
+        caplog.text,
+        repr(llm._identifying_params),
+    ]
+    for text in texts:
+        assert KEY not in text
+    assert dumpd(llm)["kwargs"]["api_key"] == {
+        "lc": 1,
+        "type": "secret",
+        "id": ["TOGETHER_API_KEY"],
+    }
+
+
+@pytest.mark.parametrize("url", ["http://api.example.com/v1", "http://10.0.0.8/v1"])
+def test_clear_text_key_to_another_host_is_refused(url: str) -> None:
+    with pytest.raises(TogetherConfigurationError, match="clear text"):
+        TogetherLLM(model="m", api_key="k", base_url=url)
+    assert TogetherLLM(model="m", api_key="k", base_url=url, allow_insecure_http=True)
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:1/v1", "http://localhost:8/v1", "http://[::1]:8/v1"]
+)
+def test_loopback_http_is_allowed(url: str) -> None:
+    assert TogetherLLM(model="m", api_key="k", base_url=url).base_url == url
+
+
+def test_missing_key_says_how_to_get_one() -> None:
+    with pytest.raises(TogetherConfigurationError, match="TOGETHER_API_KEY"):
+        TogetherLLM(model="m")

@@ -4,6 +4,7 @@ base_url are settings too, but they are secrets: test_secrets.py covers them.
 
 Each call-time case runs against a scripted loopback server and checks that no connection
 reached it. The checks live in the seam (`_client`, `_params`), so every model gets them.
+The last section covers the good side: defaults, the environment, unknown names refused.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from langchain_together_stream import TogetherConfigurationError
+from langchain_together_stream import TogetherConfigurationError, TogetherLLM
 from tests.conftest import make_llm
 from tests.hostile import TEXT, TOKENS
 from tests.llm_helpers import CALLS, Call
@@ -157,3 +158,23 @@ def test_a_limit_that_skipped_validation_is_refused_before_sending(
         call(llm, "x")
     assert str(info.value).startswith(name)
     assert server.connections == 0
+
+
+# --- defaults, the environment, unknown settings -------------------------------------------
+
+
+def test_key_and_base_url_from_the_environment(serve: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    server = serve(Reply(body=token_stream(TOKENS)))
+    monkeypatch.setenv("TOGETHER_API_KEY", "env-key")
+    monkeypatch.setenv("TOGETHER_BASE_URL", server.base_url)
+    assert TogetherLLM(model="m").invoke("x") == "".join(TOKENS)
+    assert server.seen[0].headers["authorization"] == "Bearer env-key"
+
+
+def test_default_base_url_is_together() -> None:
+    assert TogetherLLM(model="m", api_key="k").base_url == "https://api.together.xyz/v1"
+
+
+def test_unknown_settings_fail_loudly() -> None:
+    with pytest.raises(ValueError, match="temprature"):
+        TogetherLLM(model="m", api_key="k", temprature=0.5)  # type: ignore[call-arg]

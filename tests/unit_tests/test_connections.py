@@ -1,98 +1,112 @@
-"""The native async path over real loopback sockets: parity with sync, cancellation, scale."""
+"""Connections: pooling, closing on break/close/cancel, framing, threads, event loops and
+processes."""
 
 import asyncio
-import concurrent.futures
+import gc
 import multiprocessing
-import pickle
 import threading
 import time
 from typing import Any
 
 import pytest
-from langchain_core.prompts import PromptTemplate
 
 from langchain_together_stream import (
     TogetherLLM,
 )
 from tests.conftest import make_llm
-from tests.llm_helpers import AsyncRecorder, Recorder, paused_after_two_tokens
-from tests.scripted_server import Reply, token_stream
+from tests.hostile import KEY, TOKENS, Path
+from tests.llm_helpers import paused_after_two_tokens
+from tests.scripted_server import Reply, completion_chunk, sse_body, token_stream
 
-TOKENS = ["Alan", " Turing", " was", " a", " mathematician", "."]
-KEY = "sk-test-SECRET-0123456789"
-
-
-# --- parity with the sync path -----------------------------------------------------------
+# --- pooling, framing, closing -------------------------------------------------------------
 
 
-def test_results_and_metadata_match_the_sync_path(serve: Any) -> None:
+def test_one_pooled_connection_is_reused_across_calls(serve: Any) -> None:
     server = serve(Reply(body=token_stream(TOKENS)))
     llm = make_llm(server)
-    sync_chunks = list(llm._stream("x"))
-    sync_result = llm.generate(["x", "y"])
-
-    async def main() -> tuple[Any, ...]:
-        chunks = [chunk async for chunk in llm._astream("x")]
-        tokens = [token async for token in llm.astream("x")]
-        text = await llm.ainvoke("x")
-        result = await llm.agenerate(["x", "y"])
-        batch = await llm.abatch(["x"] * 6, config={"max_concurrency": 3})
-        return chunks, tokens, text, result, batch
-
-    chunks, tokens, text, result, batch = asyncio.run(main())
-    assert chunks == sync_chunks
-    assert tokens == TOKENS
-    assert text == "".join(TOKENS) == llm.invoke("x")
-    assert result.generations == sync_result.generations
-    assert result.llm_output == sync_result.llm_output
-    assert batch == llm.batch(["x"] * 6, config={"max_concurrency": 3})
-    assert server.seen[-1].json["stream"] is True
+    for _ in range(3):
+        llm.invoke("x")
+    list(llm.stream("y"))
+    assert len(server.seen) == 4
+    assert server.connections == 1
 
 
-def test_same_headers_as_sync(serve: Any) -> None:
+def test_break_closes_the_connection_at_once_without_gc(serve: Any) -> None:
+    server = serve(paused_after_two_tokens())
+    gc.disable()
+    try:
+        for token in make_llm(server).stream("x"):
+            assert token == "a"
+            break
+        # The server is pausing for 10 s; it sees the hang-up long before that.
+        assert server.wait_disconnect(timeout=1.0) is not None
+    finally:
+        gc.enable()
+
+
+def test_closing_the_iterator_closes_the_connection(serve: Any) -> None:
+    server = serve(paused_after_two_tokens())
+    gc.disable()
+    try:
+        tokens = make_llm(server).stream("x")
+        assert next(tokens) == "a"
+        tokens.close()
+        assert server.wait_disconnect(timeout=1.0) is not None
+    finally:
+        gc.enable()
+
+
+def test_tokens_arrive_before_the_body_ends_with_either_framing(serve: Any) -> None:
+    # The server holds the rest of the body for 10 s after the first event. A reader that
+    # buffers (iter_content, sseclient over the response) would not see "a" until then;
+    # breaking on it while the server still pauses proves the token came at once.
+    for framing in ("chunked", "close"):
+        server = serve(
+            Reply(
+                body=[*sse_body(completion_chunk("a"), done=False), 10.0, *token_stream(["b"])],
+                framing=framing,
+            )
+        )
+        for token in make_llm(server).stream("x"):
+            assert token == "a"
+            break
+        assert server.wait_disconnect(timeout=1.0) is not None, framing
+
+
+def test_byte_at_a_time_and_split_utf8(serve: Any, path: Path) -> None:
+    tokens = ["日本", "語", " 🎉", " done"]
+    wire = b"".join(part for part in token_stream(tokens) if isinstance(part, bytes))
+    server = serve(Reply(body=[wire[i : i + 1] for i in range(len(wire))]))
+    assert path.stream(make_llm(server)) == tokens
+
+
+def test_crlf_and_keepalive_comments(serve: Any) -> None:
+    wire = b"".join(part for part in token_stream(TOKENS) if isinstance(part, bytes))
+    wire = wire.replace(b"\n", b"\r\n").replace(b"data:", b": keep-alive\r\n\r\ndata:")
+    server = serve(Reply(body=[wire]))
+    assert make_llm(server).invoke("x") == "".join(TOKENS)
+
+
+# --- threads -------------------------------------------------------------------------------
+
+
+def test_concurrent_streams_from_threads_share_one_instance(serve: Any) -> None:
     server = serve(Reply(body=token_stream(TOKENS)))
     llm = make_llm(server)
-    llm.invoke("x")
-    asyncio.run(llm.ainvoke("x"))
-    sync_seen, async_seen = server.seen
-    for name in ("accept", "user-agent", "authorization", "content-type", "accept-encoding"):
-        assert async_seen.headers[name] == sync_seen.headers[name], name
-    assert async_seen.headers["authorization"] == f"Bearer {KEY}"
-    assert async_seen.json == sync_seen.json
+    results: list[str] = []
+
+    def work() -> None:
+        results.append(llm.invoke("x"))
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert results == ["".join(TOKENS)] * 8
 
 
-@pytest.mark.parametrize("handler", [Recorder, AsyncRecorder])
-def test_callbacks_fire_before_each_yield(serve: Any, handler: type) -> None:
-    server = serve(Reply(body=token_stream(TOKENS)))
-    recorder = handler()
-
-    async def main() -> None:
-        seen = 0
-        async for token in make_llm(server).astream("x", config={"callbacks": [recorder]}):
-            seen += 1
-            tokens = [event[1] for event in recorder.events if event[0] == "token"]
-            assert tokens[-1] == token
-            assert len([t for t in tokens if t]) == seen
-
-    asyncio.run(main())
-    assert [e[1] for e in recorder.events if e[0] == "token" and e[1]] == TOKENS
-
-
-def test_astream_events_shows_each_token(serve: Any) -> None:
-    server = serve(Reply(body=token_stream(TOKENS)))
-    chain = PromptTemplate.from_template("{q}") | make_llm(server)
-
-    async def main() -> list[str]:
-        return [
-            event["data"]["chunk"].text
-            async for event in chain.astream_events({"q": "x"}, version="v2")
-            if event["event"] == "on_llm_stream"
-        ]
-
-    assert [token for token in asyncio.run(main()) if token] == TOKENS
-
-
-# --- cancellation ----------------------------------------------------------------------------
+# --- cancellation (async) ------------------------------------------------------------------
 
 
 def test_cancelling_the_task_closes_the_connection(serve: Any) -> None:
@@ -138,7 +152,7 @@ def test_break_and_aclose_close_the_connection(serve: Any) -> None:
     assert len(server.seen) == 2
 
 
-# --- scale, loops, threads, processes -------------------------------------------------------
+# --- scale, loops, threads, processes ------------------------------------------------------
 
 
 async def _serve_tokens(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -221,28 +235,6 @@ def test_one_instance_from_two_loops_in_two_threads(serve: Any) -> None:
         thread.join(timeout=20)
     assert errors == []
     assert results == [["".join(TOKENS)] * 4] * 2
-
-
-def _stream_in_worker(payload: bytes) -> str:
-    llm = pickle.loads(payload)
-
-    async def main() -> str:
-        return "".join([token async for token in llm.astream("x")])
-
-    return asyncio.run(main())
-
-
-@pytest.mark.parametrize("method", ["spawn", "fork"])
-def test_pickled_instance_streams_in_a_worker_process(serve: Any, method: str) -> None:
-    if method not in multiprocessing.get_all_start_methods():
-        pytest.skip(f"no {method} on this platform")
-    server = serve(Reply(body=token_stream(TOKENS)))
-    llm = make_llm(server)
-    assert asyncio.run(llm.ainvoke("x")) == "".join(TOKENS)  # the parent has used its pool
-    payload = pickle.dumps(llm)
-    context = multiprocessing.get_context(method)
-    with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
-        assert pool.submit(_stream_in_worker, payload).result(timeout=60) == "".join(TOKENS)
 
 
 def _use_inherited(llm: Any, results: Any) -> None:
