@@ -11,6 +11,7 @@ import pytest
 
 from langchain_together_stream import TogetherAPIError, TogetherLLM
 from langchain_together_stream._statuses import STATUSES
+from tests.hostile import Path as CallPath
 from tests.scripted_server import Reply, ScriptedServer, Seen
 
 # Every status Together documents, and the error class each must raise: the package's own
@@ -56,6 +57,14 @@ def serve() -> Iterator[Callable[..., ScriptedServer]]:
     yield start
     for server in servers:
         server.__exit__(None, None, None)
+
+
+@pytest.fixture(params=["sync", "async"])
+def path(request: pytest.FixtureRequest) -> Iterator[CallPath]:
+    """The same test body through `invoke`/`stream` and through `ainvoke`/`astream`."""
+    driver = CallPath(request.param)
+    yield driver
+    driver.close()
 
 
 def make_llm(server: ScriptedServer, **kwargs: object) -> TogetherLLM:

@@ -1,6 +1,5 @@
 """Every example runs end to end against the emulator."""
 
-import importlib.util
 import selectors
 import signal
 import socket
@@ -8,22 +7,11 @@ import subprocess
 import sys
 import urllib.request
 from pathlib import Path
-from types import ModuleType
 
 from langchain_together_stream.emulator import TogetherEmulator
+from tests.llm_helpers import load_example as load
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-
-
-def load(relative: str) -> ModuleType:
-    path = EXAMPLES / relative
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[path.stem] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_quickstart() -> None:

@@ -78,14 +78,6 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     return recorded
 
 
-@pytest.fixture(params=["sync", "async"])
-def path(request: pytest.FixtureRequest) -> Iterator[Path]:
-    """The same test body through `invoke`/`stream` and through `ainvoke`/`astream`."""
-    driver = Path(request.param)
-    yield driver
-    driver.close()
-
-
 # --- the fault catalogue (README "Failure behaviour") -----------------------------------------
 
 

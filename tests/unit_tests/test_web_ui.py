@@ -15,7 +15,7 @@ import pytest
 
 from langchain_together_stream import ChatTogether, TogetherLLM
 from langchain_together_stream.emulator import TogetherEmulator
-from tests.unit_tests.test_examples import load
+from tests.llm_helpers import load_example as load
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 if CHROMIUM is None:

@@ -1,5 +1,7 @@
 """Secrets and hostile endpoints: the key goes to the configured host only, over TLS or
-loopback, and never into reprs, logs, tracing, serialisation or errors.
+loopback, and never into reprs, logs, tracing, serialisation or errors. A key no header can
+carry, or a base_url with a user name or password, is refused without being shown, however it
+arrives (argument, environment, later assignment, or a copy that skipped validation).
 
 What a pickle holds: the key, once, as the `SecretStr` field's value (pickling an LLM is how
 LangChain ships it to worker processes, so it must survive). No live connection or request
@@ -13,14 +15,17 @@ import json
 import logging
 import pickle
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from langchain_core.load import dumpd, dumps
 from langchain_core.prompts import PromptTemplate
+from pydantic import SecretStr
 
 from langchain_together_stream import (
     TogetherAPIError,
+    TogetherAuthenticationError,
     TogetherConfigurationError,
     TogetherError,
     TogetherLLM,
@@ -31,7 +36,9 @@ from langchain_together_stream import (
 )
 from tests.conftest import make_llm
 from tests.hostile import FAST, KEY, TEXT, TOKENS, Counter, closed_port_url, silent_listener
-from tests.scripted_server import Reply, completion_chunk, sse_body, token_stream
+from tests.llm_helpers import CALLS, Call
+from tests.llm_helpers import shown as _shown
+from tests.scripted_server import Reply, ScriptedServer, completion_chunk, sse_body, token_stream
 
 _LOGGERS = ("", "urllib3", "urllib3.connectionpool", "requests", "sseclient", "langchain_core")
 
@@ -153,7 +160,6 @@ def test_locals_captured_by_error_reporters_do_not_reveal_the_key() -> None:
     # chained requests/urllib3 exception hold the header dict and the raw request bytes, as
     # with any HTTP client; reporters scrub those by key name ("authorization"), but they
     # cannot scrub a dataclass repr, so the package's own locals must not show the key.
-    # Fails today: `_transport.StreamRequest` prints `api_key` in its repr.
     llm = TogetherLLM(model="m", api_key=KEY, base_url=closed_port_url(), max_retries=0)
     with pytest.raises(TogetherError) as info:
         llm.invoke("x")
@@ -211,7 +217,6 @@ def test_changing_base_url_later_is_checked_too(serve: Any) -> None:
     good = llm.base_url
     with pytest.raises(TogetherConfigurationError):
         llm.base_url = "http://evil.example/v1"
-    # Fails today (llms.py): pydantic sets the field before the after-validator raises.
     # A rejected assignment must not stick: code that catches the error and carries on
     # would otherwise send the key in clear text to that host on the next call.
     assert llm.base_url == good
@@ -259,3 +264,172 @@ def test_turning_the_opt_in_off_later_stops_clear_text_requests() -> None:
     llm.__dict__["allow_insecure_http"] = False  # however it got there, nothing is sent
     with pytest.raises(TogetherConfigurationError, match="clear text"):
         llm.invoke("x")
+
+
+@pytest.fixture
+def server(serve: Callable[..., ScriptedServer]) -> ScriptedServer:
+    return serve(Reply(body=token_stream(TOKENS)))
+
+
+# --- the API key ------------------------------------------------------------------------
+
+BAD_KEYS = {
+    "crlf": "sk-abc\r\nX-Injected: 1",
+    "lf": "sk-abc\n",
+    "nul": "sk-a\x00bc",
+    "del": "sk-abc\x7f",
+    "tab": "sk-a\tbc",
+    "latin-1": "sk-café",
+    "cyrillic": "sk-ключ",
+    "emoji": "sk-🔑",
+}
+
+
+@pytest.mark.parametrize("key", BAD_KEYS.values(), ids=BAD_KEYS.keys())
+def test_a_key_no_header_can_carry_is_refused_without_showing_it(
+    server: ScriptedServer, key: str
+) -> None:
+    with pytest.raises(TogetherConfigurationError, match="API key") as info:
+        make_llm(server, api_key=key)
+    assert key not in _shown(info.value)
+    assert "sk-abc" not in _shown(info.value)
+    assert server.connections == 0
+
+
+def test_a_bad_key_from_the_environment_is_refused_too(
+    server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TOGETHER_API_KEY", BAD_KEYS["crlf"])
+    with pytest.raises(TogetherConfigurationError, match="API key") as info:
+        TogetherLLM(model="m", base_url=server.base_url)
+    assert "sk-abc" not in _shown(info.value)
+
+
+def test_a_bad_key_assigned_later_is_refused_and_the_old_one_kept(server: ScriptedServer) -> None:
+    llm = make_llm(server)
+    with pytest.raises(TogetherConfigurationError, match="API key"):
+        llm.api_key = SecretStr(BAD_KEYS["lf"])
+    assert llm.invoke("x") == TEXT
+    assert server.seen[0].headers["authorization"] == f"Bearer {KEY}"
+
+
+@CALLS
+def test_a_bad_key_that_skipped_validation_is_never_sent(
+    server: ScriptedServer, call: Call
+) -> None:
+    # `model_copy(update=...)` does not validate: the request is checked again when built.
+    llm = make_llm(server).model_copy(update={"api_key": SecretStr(BAD_KEYS["crlf"])})
+    with pytest.raises(TogetherConfigurationError, match="API key") as info:
+        call(llm, "x")
+    assert "sk-abc" not in _shown(info.value)
+    assert server.connections == 0
+
+
+# --- base_url with a user name or password ----------------------------------------------
+
+
+def _with_password(server: ScriptedServer) -> str:
+    return server.base_url.replace("http://", "http://user:PASSWORD@")
+
+
+def test_a_base_url_with_a_password_is_refused_without_showing_it(server: ScriptedServer) -> None:
+    with pytest.raises(TogetherConfigurationError, match="user name or password") as info:
+        make_llm(server, base_url=_with_password(server))
+    assert "PASSWORD" not in _shown(info.value)
+    assert server.connections == 0
+
+
+@pytest.mark.parametrize(
+    "url", ["https://user@api.together.xyz/v1", "https://:PASSWORD@api.together.xyz/v1"]
+)
+def test_a_user_name_or_password_alone_is_refused_too(url: str) -> None:
+    with pytest.raises(TogetherConfigurationError, match="user name or password") as info:
+        TogetherLLM(model="m", api_key=KEY, base_url=url)
+    assert "PASSWORD" not in _shown(info.value)
+
+
+def test_a_password_in_the_environments_base_url_is_refused(
+    server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TOGETHER_BASE_URL", _with_password(server))
+    with pytest.raises(TogetherConfigurationError, match="user name or password") as info:
+        TogetherLLM(model="m", api_key=KEY)
+    assert "PASSWORD" not in _shown(info.value)
+
+
+def test_a_password_assigned_later_is_refused_and_never_shown(server: ScriptedServer) -> None:
+    llm = make_llm(server)
+    with pytest.raises(TogetherConfigurationError, match="user name or password") as info:
+        llm.base_url = _with_password(server)
+    assert "PASSWORD" not in _shown(info.value)
+    assert llm.base_url == server.base_url
+    for shown in (repr(llm), str(llm), dumps(llm), json.dumps(dict(llm._identifying_params))):
+        assert "PASSWORD" not in shown
+    assert llm.invoke("x") == TEXT
+
+
+@CALLS
+def test_a_password_that_skipped_validation_is_never_sent(
+    server: ScriptedServer, call: Call
+) -> None:
+    llm = make_llm(server).model_copy(update={"base_url": _with_password(server)})
+    with pytest.raises(TogetherConfigurationError, match="user name or password") as info:
+        call(llm, "x")
+    assert "PASSWORD" not in _shown(info.value)
+    assert server.connections == 0
+
+
+# --- in reprs, logs, and the clear-text rule -----------------------------------------------
+
+
+def test_key_never_appears_in_repr_str_dumps_or_logs(
+    serve: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = serve(
+        Reply(
+            status=401,
+            headers=[("Content-Type", "application/json")],
+            body=[b'{"error": {"message": "Invalid API key", "type": "invalid_api_key"}}'],
+            framing="length",
+        )
+    )
+    llm = make_llm(server)
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(TogetherAuthenticationError) as info:
+        llm.invoke("x")
+    texts = [
+        repr(llm),
+        str(llm),
+        dumps(llm),
+        json.dumps(dumpd(llm)),
+        str(info.value),
+        repr(info.value),
+        caplog.text,
+        repr(llm._identifying_params),
+    ]
+    for text in texts:
+        assert KEY not in text
+    assert dumpd(llm)["kwargs"]["api_key"] == {
+        "lc": 1,
+        "type": "secret",
+        "id": ["TOGETHER_API_KEY"],
+    }
+
+
+@pytest.mark.parametrize("url", ["http://api.example.com/v1", "http://10.0.0.8/v1"])
+def test_clear_text_key_to_another_host_is_refused(url: str) -> None:
+    with pytest.raises(TogetherConfigurationError, match="clear text"):
+        TogetherLLM(model="m", api_key="k", base_url=url)
+    assert TogetherLLM(model="m", api_key="k", base_url=url, allow_insecure_http=True)
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:1/v1", "http://localhost:8/v1", "http://[::1]:8/v1"]
+)
+def test_loopback_http_is_allowed(url: str) -> None:
+    assert TogetherLLM(model="m", api_key="k", base_url=url).base_url == url
+
+
+def test_missing_key_says_how_to_get_one() -> None:
+    with pytest.raises(TogetherConfigurationError, match="TOGETHER_API_KEY"):
+        TogetherLLM(model="m")
