@@ -7,12 +7,21 @@ on the prompt, so each row is checked against the same prompt asked through `ain
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pyarrow as pa
 import pytest
-from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+)
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
 from langchain_together_stream import ChatTogether
 from langchain_together_stream.emulator import TogetherEmulator
@@ -132,3 +141,38 @@ def test_to_input_turns_a_prompt_into_messages(emu: TogetherEmulator) -> None:
         ]
         for i in range(2)
     ]
+
+
+class _NoUsageChat(BaseChatModel):
+    """A chat model that reports a finish reason but no usage (no network involved)."""
+
+    @property
+    def _llm_type(self) -> str:
+        return "no-usage"
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        message = AIMessage("ab", response_metadata={"finish_reason": "stop"})
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        yield ChatGenerationChunk(message=AIMessageChunk(content="a"))
+        last = AIMessageChunk(content="b", response_metadata={"finish_reason": "stop"})
+        yield ChatGenerationChunk(message=last)
+
+
+def test_a_chat_model_without_usage_still_gives_its_finish_reason() -> None:
+    rows = run(TogetherBatchGenerator(_NoUsageChat()), batch(2))
+    assert [(r["status"], r["text"], r["usage"]) for r in rows] == [("ok", "ab", None)] * 2
+    assert [r["finish_reason"] for r in rows] == ["stop", "stop"]
