@@ -226,10 +226,11 @@ def _usage_of(result: LLMResult) -> tuple[dict[str, int] | None, str | None]:
     info: Mapping[str, Any] = (generation.generation_info or {}) if generation else {}
     finish = info.get("finish_reason")
     message = getattr(generation, "message", None)
+    if finish is None:
+        # A chat model keeps it on the summed message, whether or not it reported usage.
+        finish = (getattr(message, "response_metadata", None) or {}).get("finish_reason")
     metadata = getattr(message, "usage_metadata", None)
     if metadata:
-        if finish is None:
-            finish = (getattr(message, "response_metadata", None) or {}).get("finish_reason")
         usage = {
             "input_tokens": int(metadata.get("input_tokens", 0)),
             "output_tokens": int(metadata.get("output_tokens", 0)),

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 import ray
 
-from langchain_together_stream import TogetherLLM
+from langchain_together_stream import ChatTogether, TogetherLLM
 from langchain_together_stream.emulator import AccountRateLimit, TogetherEmulator
 from langchain_together_stream.ray import (
     RateLimit,
@@ -126,6 +126,33 @@ def test_under_the_account_limit_every_id_once_usage_equals_ledger_few_429s(
     refused = sum(s in (429, 503) for s in settled)
     print(f"\nrefused {refused}/{len(settled)} after settling; limiter {stats}")
     assert refused / len(settled) < 0.05
+
+
+def test_a_chat_job_writes_every_id_once_with_its_usage(cluster: str, tmp_path: Path) -> None:
+    count = 40
+    source = prompts(tmp_path, count, files=4)
+    with TogetherEmulator(tokens_per_second=500) as emu:
+        chat = ChatTogether(model="m", api_key="sk-ray-job", base_url=emu.base_url, max_tokens=4)
+        ray.data.read_parquet(str(source)).map_batches(
+            TogetherBatchGenerator,
+            fn_constructor_kwargs={"model": chat, "max_in_flight": 8},
+            batch_size=10,
+            batch_format="pyarrow",
+            # One actor: this checks that a chat model ships to an actor and streams there;
+            # the jobs above cover several actors and the shared limiter.
+            compute=ray.data.ActorPoolStrategy(size=1),
+            num_cpus=0.25,
+        ).write_parquet(str(tmp_path / "out"))
+        paths = {r.path for r in emu.requests}
+        sent = len(emu.requests)
+
+    out = pq.read_table(tmp_path / "out")
+    assert sorted(out.column("id").to_pylist()) == list(range(count))
+    assert set(out.column("status").to_pylist()) == {"ok"}
+    assert set(out.column("finish_reason").to_pylist()) == {"length"}
+    assert set(pc.struct_field(out.column("usage"), "output_tokens").to_pylist()) == {4}
+    assert paths == {"/v1/chat/completions"}
+    assert sent == count
 
 
 def test_a_job_killed_half_way_and_rerun_writes_every_id_once(cluster: str, tmp_path: Path) -> None:
