@@ -309,6 +309,8 @@ class Handler(BaseHTTPRequestHandler):
         ttft, interval = self._pacing()
         if fault is not None and self._pre_response_fault(fault, prompt, stream=stream):
             return
+        if self._refused(plan.prompt_tokens + plan.completion_tokens):
+            return
         try:
             usage = _chat_wire.usage_placement(req, self.headers.get("X-Emulator-Usage"))
         except ValueError as exc:
@@ -327,10 +329,12 @@ class Handler(BaseHTTPRequestHandler):
         if stream and not (fault is not None and fault.name == "not-sse"):
             renders = _chat_wire.chat_events(plan, ctx)
             self._stream(rec, renders, fault=fault, ray=ray, ttft=ttft, interval=interval)
-            return
-        self.conn.wait(ttft)
-        rec.tokens_sent = len(plan.content.tokens)
-        self._send_whole(_chat_wire.chat_body(plan, ctx), fault, ray)
+        else:
+            self.conn.wait(ttft)
+            rec.tokens_sent = len(plan.content.tokens)
+            self._send_whole(_chat_wire.chat_body(plan, ctx), fault, ray)
+        if fault is None:
+            self.server.emulator.account.charge(plan.prompt_tokens, plan.completion_tokens)
 
     def _serve(self, rec: _Record, body: bytes, *, legacy: bool) -> None:
         req = _parse_json(body)
@@ -393,7 +397,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def _rate_limited(self, completion: _text.Completion) -> bool:
         """Answer 429/503 if the account limit refuses the request; True if it did."""
-        tokens = completion.prompt_tokens + len(completion.tokens)
+        return self._refused(completion.prompt_tokens + len(completion.tokens))
+
+    def _refused(self, tokens: int) -> bool:
+        """Answer 429/503 if the account limit refuses a request of `tokens`; True if it did."""
         admission = self.server.emulator.account.admit(tokens)
         if admission.status is None:
             return False

@@ -9,7 +9,12 @@ from typing import Any
 
 import pytest
 
-from langchain_together_stream import TogetherLLM, TogetherRateLimitError, TogetherServerError
+from langchain_together_stream import (
+    ChatTogether,
+    TogetherLLM,
+    TogetherRateLimitError,
+    TogetherServerError,
+)
 from langchain_together_stream.emulator import AccountRateLimit, Ledger, TogetherEmulator
 
 KEY = "sk-emulator-test-key-0123456789"
@@ -149,3 +154,29 @@ def test_bad_budgets_are_refused() -> None:
         AccountRateLimit(requests_per_second=0)
     with pytest.raises(ValueError, match="burst_seconds"):
         AccountRateLimit(burst_seconds=0)
+
+
+def test_chat_requests_share_the_account_limit() -> None:
+    clock = FakeClock()
+    limit = AccountRateLimit(requests_per_second=1, overload_after=None, clock=clock)
+    with TogetherEmulator(rate_limit=limit) as emu:
+        chat = ChatTogether(model="m", api_key=KEY, base_url=emu.base_url, max_retries=0)
+        assert chat.invoke("hi").content
+        with pytest.raises(TogetherRateLimitError):
+            chat.invoke("hi again")
+        assert emu.ledger.requests == 1
+        assert emu.ledger.rate_limited == 1
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_chat_usage_is_in_the_ledger(mode: str) -> None:
+    with TogetherEmulator() as emu:
+        chat = ChatTogether(model="m", api_key=KEY, base_url=emu.base_url, max_tokens=5)
+        prompts = [f"prompt number {i}" for i in range(6)]
+        replies = chat.batch(prompts) if mode == "sync" else asyncio.run(chat.abatch(prompts))
+        usages = [reply.usage_metadata for reply in replies]  # type: ignore[attr-defined]
+        assert all(usage is not None for usage in usages)
+        ledger = emu.ledger
+        assert ledger.completed == ledger.requests == 6
+        assert ledger.prompt_tokens == sum(u["input_tokens"] for u in usages)  # type: ignore[index]
+        assert ledger.completion_tokens == sum(u["output_tokens"] for u in usages)  # type: ignore[index]
