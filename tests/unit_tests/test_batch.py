@@ -155,7 +155,8 @@ def test_a_failed_prompt_closes_the_other_streams(emulator: TogetherEmulator, fo
     with pytest.raises(TogetherServerError):
         ALL[form](llm_for(emulator), ["long1", "bad", "long2"])
     long_ones = [r for r in emulator.requests if r.json["prompt"].startswith("long")]
-    assert len(long_ones) == 2
+    # The failure can cancel a long prompt before its request is even sent.
+    assert 1 <= len(long_ones) <= 2
     for index in range(len(emulator.requests)):
         if emulator.requests[index].json["prompt"].startswith("long"):
             # Hung up on, well before the 50 tokens were sent.
