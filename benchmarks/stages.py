@@ -99,10 +99,7 @@ def decoders(base_url: str, tokens: int, rounds: int) -> tuple[float, float] | N
     """
     try:
         from langchain_together_stream._wire import DONE  # noqa: PLC0415
-        from langchain_together_stream._wire.completions import (  # noqa: PLC0415
-            _CHUNK,
-            _FAST_CHUNK,
-        )
+        from langchain_together_stream._wire.completions import _CHUNK  # noqa: PLC0415
     except ImportError:
         return None
     llm = _ours_llm(base_url)
@@ -110,7 +107,10 @@ def decoders(base_url: str, tokens: int, rounds: int) -> tuple[float, float] | N
     datas = [e.data for e in llm._transport.stream_events(request) if e.data != DONE]
     samples: dict[str, list[float]] = {"msgspec": [], "pydantic": []}
     for _ in range(rounds + 1):
-        for name, decode in (("msgspec", _FAST_CHUNK.decode), ("pydantic", _CHUNK.validate_json)):
+        for name, decode in (
+            ("msgspec", _CHUNK.fast.decode),
+            ("pydantic", _CHUNK.checked.validate_json),
+        ):
             start = time.process_time()
             for data in datas:
                 decode(data)

@@ -14,9 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 from typing_extensions import TypedDict
 
+from langchain_together_stream._wire._decode import SchemaDecoder
 from langchain_together_stream._wire.errors import (
     finish_reason_error,
     invalid_event,
@@ -65,7 +66,7 @@ class _WireChunk(TypedDict, total=False):
     error: dict[str, Any] | str | None
 
 
-_CHUNK = TypeAdapter(_WireChunk)
+_CHUNK = SchemaDecoder(_WireChunk)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +122,7 @@ def parse_chat_chunk(event: str, data: str) -> ChatDelta:
             `finish_reason: "error"`), is not a valid chunk, or carries several choices.
     """
     try:
-        chunk = _CHUNK.validate_json(data)
+        chunk = _CHUNK.decode(data)
     except ValidationError as exc:
         cause = None if event == "error" else exc
         raise invalid_event(event, data, what="chat chunk") from cause

@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import msgspec
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 from typing_extensions import TypedDict
 
+from langchain_together_stream._wire._decode import SchemaDecoder
 from langchain_together_stream._wire.errors import (
     finish_reason_error,
     invalid_event,
@@ -58,11 +58,7 @@ class _WireChunk(TypedDict, total=False):
     error: dict[str, Any] | str | None
 
 
-_CHUNK = TypeAdapter(_WireChunk)
-# The same schema decoded by msgspec: the same dicts, about 3x faster per token. msgspec is
-# strict where pydantic is lax (`true` for an int, a float beyond range): whatever it refuses
-# goes to the pydantic adapter, so every shape pydantic accepts still validates.
-_FAST_CHUNK = msgspec.json.Decoder(_WireChunk)
+_CHUNK = SchemaDecoder(_WireChunk)
 
 
 @dataclass(slots=True)
@@ -103,7 +99,7 @@ def parse_chunk(event: str, data: str) -> StreamChunk:
             `finish_reason: "error"`), is not a valid chunk, or carries several choices.
     """
     try:
-        chunk = _decode(data)
+        chunk = _CHUNK.decode(data)
     except ValidationError as exc:
         cause = None if event == "error" else exc
         raise invalid_event(event, data, what="completion chunk") from cause
@@ -136,10 +132,3 @@ def parse_chunk(event: str, data: str) -> StreamChunk:
         id=chunk_id,
         seed=seed if seed is not None else chunk.get("seed"),
     )
-
-
-def _decode(data: str) -> _WireChunk:
-    try:
-        return _FAST_CHUNK.decode(data)
-    except msgspec.MsgspecError:
-        return _CHUNK.validate_json(data)

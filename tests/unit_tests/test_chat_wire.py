@@ -394,3 +394,18 @@ def test_usage_in_a_separate_chunk_with_no_choices_is_kept() -> None:
     assert message.usage_metadata == usage_metadata(USAGE)
     assert message.response_metadata["finish_reason"] == "stop"
     assert sum(1 for c in chunks if c.usage_metadata) == 1
+
+
+def test_msgspec_and_pydantic_decode_every_recorded_chat_chunk_alike() -> None:
+    # The fast decoder is only a quicker route to the same dicts as the pydantic schema.
+    from langchain_together_stream._wire.chat import _CHUNK
+
+    datas = [
+        line.removeprefix("data:").strip()
+        for path in sorted(shared_path("together").glob("*-v1-chat-*.sse"))
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.startswith("data:") and "[DONE]" not in line
+    ]
+    assert len(datas) > 50
+    for data in datas:
+        assert _CHUNK.fast.decode(data) == _CHUNK.checked.validate_json(data)

@@ -160,19 +160,19 @@ chunk_shapes = st.fixed_dictionaries(
 @given(chunk_shapes)
 def test_msgspec_decodes_what_pydantic_validates_or_leaves_it_to_pydantic(document: dict) -> None:
     # msgspec is only a faster route to the same dicts: whatever it accepts, pydantic must
-    # accept with the same result (what it refuses goes to pydantic, see `_decode`).
+    # accept with the same result (what it refuses goes to pydantic, see `_wire._decode`).
     import msgspec
     from pydantic import ValidationError
 
-    from langchain_together_stream._wire.completions import _CHUNK, _FAST_CHUNK
+    from langchain_together_stream._wire.completions import _CHUNK
 
     data = json.dumps(document)
     try:
-        fast = _FAST_CHUNK.decode(data)
+        fast = _CHUNK.fast.decode(data)
     except msgspec.MsgspecError:
         return
     try:
-        slow = _CHUNK.validate_json(data)
+        slow = _CHUNK.checked.validate_json(data)
     except ValidationError as exc:
         pytest.fail(f"msgspec accepted what pydantic refuses: {data} ({exc})")
     assert typed(fast) == typed(slow)  # the same values of the same types (1 is not 1.0)
