@@ -307,15 +307,31 @@ def rss_child(name: str, port: int, tokens: int) -> None:
     )
 
 
-def peak_rss(clients: list[Client], port: int, sizes: Sizes) -> dict[str, tuple[float, float]]:
-    """Peak RSS growth in MB and CPU µs/token over a long stream, each in a fresh process."""
-    growth: dict[str, tuple[float, float]] = {}
+def peak_rss(
+    clients: list[Client], port: int, sizes: Sizes
+) -> dict[str, tuple[float | None, float | None]]:
+    """Peak RSS growth in MB and CPU µs/token over a long stream, each in a fresh process.
+
+    A client whose child fails gets no figures (and its error is printed) rather than costing
+    the whole report.
+    """
+    growth: dict[str, tuple[float | None, float | None]] = {}
     for client in clients:
         command = [sys.executable, "-m", "benchmarks.run", "--rss-child", client.name]
         command += ["--port", str(port), "--rss-tokens", str(sizes.rss_tokens)]
-        done = subprocess.run(
-            command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=True
-        )
+        try:
+            done = subprocess.run(
+                command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=True
+            )
+        except subprocess.CalledProcessError as error:
+            tail = "\n".join((error.stderr or "").strip().splitlines()[-15:])
+            print(f"[bench] peak RSS of {client.name} failed:\n{tail}", flush=True)
+            growth[client.name] = (NA, NA)
+            continue
+        except subprocess.TimeoutExpired:
+            print(f"[bench] peak RSS of {client.name} timed out", flush=True)
+            growth[client.name] = (NA, NA)
+            continue
         figures = json.loads(done.stdout.strip().splitlines()[-1])
         growth[client.name] = (
             (figures["peak_kb"] - figures["baseline_kb"]) / 1024,

@@ -38,6 +38,14 @@ from langchain_together_stream.errors import TogetherConfigurationError
 CA_ENVIRONMENT = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR")
 """Where `verify=True` looks for a CA bundle, in this order, before certifi's."""
 
+PROXY_ENVIRONMENT = tuple(
+    case(f"{name}_proxy")
+    for name in ("https", "http", "all", "no")
+    for case in (str.lower, str.upper)
+) + ("REQUEST_METHOD",)
+"""The variables urllib's proxy lookup reads (`REQUEST_METHOD`: under CGI it skips
+`HTTP_PROXY`, which a client could set)."""
+
 DEFAULT = "default"
 """`trust()`'s answer for certifi's bundle, which requests already holds loaded."""
 
@@ -114,9 +122,18 @@ def proxy_for(url: str) -> str | None:
     host = parts.hostname
     if host is None or is_loopback(host):
         return None
+    environment = tuple(os.environ.get(name) for name in PROXY_ENVIRONMENT)
+    return _proxy_for(parts.scheme, parts.netloc.rpartition("@")[2], environment)
+
+
+@functools.lru_cache(maxsize=64)
+def _proxy_for(scheme: str, netloc: str, environment: tuple[str | None, ...]) -> str | None:
+    # urllib scans the whole environment on every call (~0.1 ms); the answer only changes
+    # with the variables it reads, which are part of the cache key.
+    del environment
     proxies = urllib.request.getproxies()
-    proxy = proxies.get(parts.scheme) or proxies.get("all")
-    if not proxy or urllib.request.proxy_bypass(parts.netloc.rpartition("@")[2]):
+    proxy = proxies.get(scheme) or proxies.get("all")
+    if not proxy or urllib.request.proxy_bypass(netloc):
         return None
     return proxy if "://" in proxy else f"http://{proxy}"
 

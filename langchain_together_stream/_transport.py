@@ -316,7 +316,9 @@ class SyncTransport:
         read1 = response.raw.read1
         try:
             with _mapped_errors():
-                while chunk := read1(READ_SIZE):
+                # Not decoded: a compressed stream was refused with the headers, and urllib3's
+                # decoding buffer costs a copy and several calls per HTTP chunk.
+                while chunk := read1(READ_SIZE, decode_content=False):
                     yield chunk
         except TogetherConnectionError as error:
             raise attempts.deadline_error(error) from error.__cause__

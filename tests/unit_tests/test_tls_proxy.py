@@ -208,6 +208,14 @@ def test_proxy_choice(monkeypatch: pytest.MonkeyPatch) -> None:
     assert proxy_for("https://localhost/v1") is None
     monkeypatch.setenv("HTTPS_PROXY", "proxy.example:3128")  # no scheme: http, as curl does
     assert proxy_for("https://api.together.xyz/v1") == "http://proxy.example:3128"
+    # The answer is cached, yet follows the environment.
+    monkeypatch.delenv("HTTPS_PROXY")
+    monkeypatch.delenv("ALL_PROXY")
+    assert proxy_for("https://api.together.xyz/v1") is None
+    monkeypatch.setenv("https_proxy", "http://lower.example:8080")
+    assert proxy_for("https://api.together.xyz/v1") == "http://lower.example:8080"
+    monkeypatch.setenv("no_proxy", "api.together.xyz")
+    assert proxy_for("https://api.together.xyz/v1") is None
 
 
 def invoke_async_then_linger(llm: Any) -> str:
