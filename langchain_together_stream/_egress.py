@@ -38,11 +38,14 @@ from langchain_together_stream.errors import TogetherConfigurationError
 CA_ENVIRONMENT = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR")
 """Where `verify=True` looks for a CA bundle, in this order, before certifi's."""
 
-PROXY_ENVIRONMENT = tuple(
-    case(f"{name}_proxy")
-    for name in ("https", "http", "all", "no")
-    for case in (str.lower, str.upper)
-) + ("REQUEST_METHOD",)
+PROXY_ENVIRONMENT = (
+    *(
+        case(f"{name}_proxy")
+        for name in ("https", "http", "all", "no")
+        for case in (str.lower, str.upper)
+    ),
+    "REQUEST_METHOD",
+)
 """The variables urllib's proxy lookup reads (`REQUEST_METHOD`: under CGI it skips
 `HTTP_PROXY`, which a client could set)."""
 
